@@ -1,0 +1,5 @@
+"""Entry point for ``python -m picsync``."""
+
+from picsync.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""Pure: picsync's error taxonomy. Imports nothing.
+
+    PicsyncError
+    ├── ConfigError              bad YAML, missing secret, residency mismatch → exit 78
+    ├── LockedError              another daemon holds the state directory
+    ├── SourceError              the source file cannot be taken as it is → retry or quarantine
+    │   └── RefusedError         the file will never be acceptable (format, parse) → quarantine
+    └── DestinationError
+        ├── TransientError       timeout, reset, 429, 5xx, fingerprint mismatch → retry later
+        ├── BlockedError         auth revoked, quota full: a human must act → pause destination
+        └── PermanentError       a 4xx that will not change → bury the delivery (dead)
+
+Messages never contain a source path or file name: they end up in logs, in the ledger and in
+alerts, and clinic file names are patient names.
+"""
+
+from __future__ import annotations
+
+EX_CONFIG = 78  # sysexits.h: configuration error
+
+
+class PicsyncError(Exception):
+    """Base of every error picsync raises on purpose."""
+
+
+class ConfigError(PicsyncError):
+    """The configuration cannot be used. ``problems`` lists each one, key path and line first."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class LockedError(PicsyncError):
+    """Another picsync process already runs on this state directory."""
+
+
+class SourceError(PicsyncError):
+    """The source file cannot be processed now (vanished, unreadable, changed under us)."""
+
+    retryable: bool = True
+
+
+class RefusedError(SourceError):
+    """The source file will never be processed as it is; it goes to quarantine with this reason."""
+
+    retryable = False
+
+
+class DestinationError(PicsyncError):
+    """Base of the errors a destination may raise; no SDK exception leaves a destination."""
+
+
+class TransientError(DestinationError):
+    """Try again later; ``retry_after`` is the server's requested wait in seconds, if it gave one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IntegrityError(TransientError):
+    """The destination stored bytes whose fingerprint or size differs from ours."""
+
+
+class BlockedError(DestinationError):
+    """Nothing will succeed at this destination until a person acts (token revoked, quota full)."""
+
+
+class PermanentError(DestinationError):
+    """This delivery will never succeed as it is (path rejected, a 4xx that will not change)."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError as text without the file name that ``str(exc)`` would include."""
+    if exc.strerror:
+        return f"{exc.strerror} (errno {exc.errno})"
+    return type(exc).__name__
