@@ -52,7 +52,7 @@ class DestinationError(PicsyncError):
 
 
 class TransientError(DestinationError):
-    """Try again later; ``retry_after`` is the server's requested wait in seconds, if it gave one."""
+    """Try again later; ``retry_after`` is the wait in seconds the server asked for, if any."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)

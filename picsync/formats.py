@@ -20,9 +20,7 @@ class Format(StrEnum):
     UNKNOWN = "unknown"
 
 
-SUPPORTED = frozenset(
-    {Format.JPEG, Format.PNG, Format.TIFF, Format.HEIF, Format.PDF, Format.DICOM}
-)
+SUPPORTED = frozenset({Format.JPEG, Format.PNG, Format.TIFF, Format.HEIF, Format.PDF, Format.DICOM})
 
 _HEIF_BRANDS = frozenset(
     {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}

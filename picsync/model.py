@@ -49,6 +49,7 @@ class PrepareJob:
     file_id: int
     source: str
     rel_path: str
+    path_key: str
     signature: Signature
     attempts: int
 

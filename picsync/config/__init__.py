@@ -1,0 +1,215 @@
+"""Load and check picsync's YAML configuration; every error names its key and line.
+
+``load_config(path)`` returns a ``Config`` or raises ``ConfigError`` listing every problem found,
+each as ``key.path (line N): what is wrong``. Callers exit with code 78 on it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from picsync.config.models import (
+    DestinationSettings,
+    FolderDestinationSettings,
+    Settings,
+    SourceSettings,
+)
+from picsync.config.secrets import SecretError, resolve_secret
+from picsync.config.yamlmap import KeyPath, PositionedYaml, format_key, load_positioned
+from picsync.errors import ConfigError, describe_os_error
+
+__all__ = [
+    "Config",
+    "DestinationSettings",
+    "FolderDestinationSettings",
+    "Settings",
+    "SourceSettings",
+    "load_config",
+]
+
+# Keys holding secrets: they may come from the environment or a *_file, never from the YAML.
+SECRET_KEYS: tuple[KeyPath, ...] = (("privacy", "hash_key"),)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Validated settings with absolute paths and secrets read."""
+
+    path: Path
+    settings: Settings
+    hash_key: SecretStr | None
+
+    def routes(self) -> list[tuple[str, list[str]]]:
+        return [(name, list(src.destinations)) for name, src in self.settings.sources.items()]
+
+
+def load_config(path: Path) -> Config:
+    """Read, validate and check ``path``; raise ``ConfigError`` naming every bad key."""
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{shown}: no such configuration file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        detail = describe_os_error(exc) if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{shown}: cannot read the configuration: {detail}") from None
+    doc = load_positioned(text, shown)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{shown}: the configuration must be a mapping of keys to values")
+    problems = _secrets_in_yaml(doc)
+    if problems:
+        raise ConfigError(problems)
+    base = path.resolve().parent
+    try:
+        settings = Settings(**_absolute_paths(doc.data, base))
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation(exc, doc)) from None
+    problems = _check_references(settings, doc)
+    problems += _check_filesystem(settings, doc)
+    hash_key = None
+    try:
+        hash_key = resolve_secret(settings.privacy.hash_key, settings.privacy.hash_key_file)
+    except SecretError as exc:
+        problems.append(_at(doc, ("privacy", "hash_key_file"), str(exc)))
+    if problems:
+        raise ConfigError(problems)
+    return Config(path=path.resolve(), settings=settings, hash_key=hash_key)
+
+
+def _at(doc: PositionedYaml, key: KeyPath, message: str) -> str:
+    line = doc.line_of(key)
+    where = f" (line {line})" if line is not None and key in doc.lines else ""
+    env = _env_name(key)
+    if env in os.environ:
+        where = f" (from environment variable {env})"
+    elif line is not None and not where:
+        where = f" (missing; its section starts at line {line})"
+    return f"{format_key(key)}{where}: {message}"
+
+
+def _env_name(key: KeyPath) -> str:
+    return "PICSYNC_" + "__".join(str(part).upper() for part in key)
+
+
+def _describe_validation(exc: ValidationError, doc: PositionedYaml) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        key = tuple(part for part in error["loc"] if part not in ("folder",))
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and indentation)"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        problems.append(_at(doc, key, message))
+    return problems
+
+
+def _secrets_in_yaml(doc: PositionedYaml) -> list[str]:
+    problems = []
+    for key in SECRET_KEYS:
+        node: Any = doc.data
+        for part in key:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            problems.append(
+                _at(
+                    doc,
+                    key,
+                    "secrets never go in the configuration file; set the environment variable "
+                    f"{_env_name(key)} or point {key[-1]}_file at a file readable only by picsync",
+                )
+            )
+    return problems
+
+
+def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make path values absolute against the config file's folder, before validation."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and value and "$" not in value:
+            return str(base / Path(value).expanduser())
+        return value
+
+    result = dict(data)
+    if "state_dir" in result:
+        result["state_dir"] = fix(result["state_dir"])
+    for section in ("sources", "destinations"):
+        entries = result.get(section)
+        if isinstance(entries, dict):
+            result[section] = {
+                name: ({**entry, "path": fix(entry["path"])} if _has_path(entry) else entry)
+                for name, entry in entries.items()
+            }
+    privacy = result.get("privacy")
+    if isinstance(privacy, dict) and "hash_key_file" in privacy:
+        result["privacy"] = {**privacy, "hash_key_file": fix(privacy["hash_key_file"])}
+    return result
+
+
+def _has_path(entry: Any) -> bool:
+    return isinstance(entry, dict) and "path" in entry
+
+
+def _check_references(settings: Settings, doc: PositionedYaml) -> list[str]:
+    problems = []
+    for name, source in settings.sources.items():
+        for index, dest in enumerate(source.destinations):
+            if dest not in settings.destinations:
+                known = ", ".join(sorted(settings.destinations))
+                problems.append(
+                    _at(
+                        doc,
+                        ("sources", name, "destinations", index),
+                        f"no destination named {dest!r} (defined: {known})",
+                    )
+                )
+    return problems
+
+
+def _check_filesystem(settings: Settings, doc: PositionedYaml) -> list[str]:
+    problems = []
+    for name, source in settings.sources.items():
+        if not source.path.is_dir():
+            problems.append(
+                _at(doc, ("sources", name, "path"), "folder does not exist or is not a folder")
+            )
+    for name, dest in settings.destinations.items():
+        if isinstance(dest, FolderDestinationSettings) and not dest.path.is_dir():
+            problems.append(
+                _at(
+                    doc,
+                    ("destinations", name, "path"),
+                    "folder does not exist or is not a folder (is the share mounted?)",
+                )
+            )
+    roots = [(name, src.path.resolve()) for name, src in settings.sources.items()]
+    for name, dest in settings.destinations.items():
+        if isinstance(dest, FolderDestinationSettings):
+            target = dest.path.resolve()
+            for source_name, root in roots:
+                if target == root or root in target.parents or target in root.parents:
+                    problems.append(
+                        _at(
+                            doc,
+                            ("destinations", name, "path"),
+                            f"overlaps the watched folder of source {source_name!r}",
+                        )
+                    )
+    state = settings.state_dir.resolve()
+    for source_name, root in roots:
+        if state == root or root in state.parents:
+            problems.append(
+                _at(
+                    doc, ("state_dir",), f"lies inside the watched folder of source {source_name!r}"
+                )
+            )
+    if not state.is_dir() and not state.parent.is_dir():
+        problems.append(_at(doc, ("state_dir",), "neither the folder nor its parent exists"))
+    return problems

@@ -1,0 +1,174 @@
+"""The configuration schema: pydantic models, every key documented in config.example.yaml.
+
+Unknown keys are errors everywhere (``extra="forbid"``). Paths are taken as written here and made
+absolute against the config file's folder by the loader.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+# Camera, scanner and DICOM files picsync knows how to take (specs/watching.md §6: prefer an
+# allowlist of extensions to a denylist). Matching is case-insensitive.
+DEFAULT_INCLUDE = (
+    "*.jpg",
+    "*.jpeg",
+    "*.png",
+    "*.tif",
+    "*.tiff",
+    "*.dng",
+    "*.heic",
+    "*.heif",
+    "*.pdf",
+    "*.dcm",
+)
+
+TEMPLATE_FIELDS = frozenset({"station", "source", "yyyy", "mm", "dd", "id"})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetrySettings(Strict):
+    """Per-delivery retry schedule: exponential with jitter, capped, then dead."""
+
+    max_attempts: int = Field(default=20, ge=1, le=10_000)
+    base_delay: float = Field(default=10.0, gt=0)
+    max_delay: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _cap_above_base(self) -> RetrySettings:
+        if self.max_delay < self.base_delay:
+            raise ValueError("max_delay must not be smaller than base_delay")
+        return self
+
+
+class SourceSettings(Strict):
+    """A watched folder and where its files go."""
+
+    path: Path
+    destinations: list[str] = Field(min_length=1)
+    mode: Literal["inotify", "poll"] = "inotify"
+    settle: float = Field(default=2.0, ge=0)
+    settle_unclosed: float | None = Field(default=None, ge=0)
+    max_wait: float = Field(default=3600.0, gt=0)
+    poll_interval: float = Field(default=10.0, gt=0)
+    rescan_interval: float = Field(default=300.0, gt=0)
+    include: list[str] = Field(default_factory=lambda: list(DEFAULT_INCLUDE))
+    exclude: list[str] = Field(default_factory=list)
+
+    @property
+    def quiet_unclosed(self) -> float:
+        """Quiet time for a file whose writer was never seen closing it (specs/watching.md §3)."""
+        if self.settle_unclosed is not None:
+            return self.settle_unclosed
+        if self.mode == "poll":
+            return max(30.0, 3 * self.poll_interval)
+        return 10.0
+
+
+class FolderDestinationSettings(Strict):
+    """A local disk or a mounted NAS folder."""
+
+    type: Literal["folder"]
+    path: Path
+    region: Literal["onprem"] = "onprem"
+    template: str = "{station}/{yyyy}/{mm}/{id}"
+
+    @field_validator("template")
+    @classmethod
+    def _template_is_safe(cls, value: str) -> str:
+        return check_template(value)
+
+
+DestinationSettings = FolderDestinationSettings
+
+
+class PrivacySettings(Strict):
+    """Keys for the keyed hashes that stand in for paths in logs and status output.
+
+    Without a key, picsync makes one in the state directory on first run. Set it when several
+    stations should produce the same hashes.
+    """
+
+    hash_key: SecretStr | None = None
+    hash_key_file: Path | None = None
+
+
+class LogSettings(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(BaseSettings):
+    """The whole picsync configuration: YAML values, overridden by ``PICSYNC_*`` variables."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        env_prefix="PICSYNC_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the YAML file (passed in as init values); no .env files.
+        return (env_settings, init_settings)
+
+    station: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    state_dir: Path
+    workers: int = Field(default=2, ge=1, le=64)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    sources: dict[str, SourceSettings] = Field(min_length=1)
+    destinations: dict[str, DestinationSettings] = Field(min_length=1)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @field_validator("sources", "destinations")
+    @classmethod
+    def _names_are_simple(cls, value: dict[str, object]) -> dict[str, object]:
+        for name in value:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(
+                    f"name {name!r} must be lowercase letters, digits, '-' or '_' "
+                    "(it appears in remote paths and environment variable names)"
+                )
+        return value
+
+
+def check_template(value: str) -> str:
+    """A remote-name template may use only the fields DESIGN.md allows and must contain {id}."""
+    fields = set()
+    for _, field_name, spec, conv in string.Formatter().parse(value):
+        if field_name is None:
+            continue
+        if spec or conv:
+            raise ValueError(f"template field {{{field_name}}} takes no format spec")
+        fields.add(field_name)
+    unknown = fields - TEMPLATE_FIELDS
+    if unknown:
+        allowed = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
+        raise ValueError(f"unknown template field {{{sorted(unknown)[0]}}}; allowed: {allowed}")
+    if "id" not in fields:
+        raise ValueError("template must contain {id}, or different files would share a name")
+    parts = value.split("/")
+    if value.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError("template must be a relative path without empty, '.' or '..' parts")
+    return value

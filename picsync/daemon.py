@@ -1,0 +1,174 @@
+"""The composition root: configuration in, running parts out. Threads, signals, shutdown.
+
+``run(config)`` builds every part by hand (no DI framework), recovers interrupted work, starts
+the workers and the watcher, and blocks until SIGTERM or SIGINT. Stopping lets each worker finish
+the step it is in; anything cut short is recovered at the next start.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+import structlog
+
+from picsync import log as logsetup
+from picsync.config import Config
+from picsync.destinations import Destination, build_destination
+from picsync.intake import Selection
+from picsync.ledger import Ledger
+from picsync.pipeline import PlainSealer, copy_transform
+from picsync.policy import RetryPolicy
+from picsync.spool import Spool
+from picsync.statedir import DaemonLock, StateDir, load_or_create_hash_key
+from picsync.watch import WatchedSource, Watcher
+from picsync.worker import Doorbell, SourceRoute, Worker, WorkerParts
+
+log = structlog.get_logger("picsync.daemon")
+
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Running:
+    """The started parts, for the supervising loop and for tests that run the daemon in-process."""
+
+    watcher: Watcher
+    workers: list[Worker]
+    threads: list[threading.Thread]
+    ledger: Ledger
+    lock: DaemonLock
+    stop: threading.Event
+
+
+def build_destinations(config: Config) -> dict[str, Destination]:
+    return {
+        name: build_destination(name, settings)
+        for name, settings in config.settings.destinations.items()
+    }
+
+
+def hash_key_for(config: Config, state: StateDir) -> bytes:
+    if config.hash_key is not None:
+        return config.hash_key.get_secret_value().encode()
+    return load_or_create_hash_key(state)
+
+
+def start(config: Config, stop: threading.Event) -> Running:
+    """Build and start every part; raises LockedError if another daemon owns the state dir."""
+    settings = config.settings
+    state = StateDir(settings.state_dir)
+    state.create()
+    lock = DaemonLock(state)
+    lock.acquire()
+    try:
+        ledger = Ledger(state.ledger)
+        files, deliveries = ledger.recover()
+        spool = Spool(state.spool)
+        removed = spool.clean(ledger.live_spool_names())
+        log.info(
+            "starting",
+            station=settings.station,
+            recovered_files=files,
+            recovered_deliveries=deliveries,
+            spool_files_removed=removed,
+        )
+        hash_key = hash_key_for(config, state)
+        doorbell = Doorbell()
+        parts = WorkerParts(
+            ledger=ledger,
+            spool=spool,
+            routes={
+                name: SourceRoute(
+                    root=src.path,
+                    destinations=tuple(src.destinations),
+                    requeue_delay=src.quiet_unclosed,
+                )
+                for name, src in settings.sources.items()
+            },
+            destinations=build_destinations(config),
+            templates={name: d.template for name, d in settings.destinations.items()},
+            station=settings.station,
+            transform=copy_transform,
+            sealer=PlainSealer(),
+            retry=RetryPolicy(
+                max_attempts=settings.retry.max_attempts,
+                base_delay=settings.retry.base_delay,
+                max_delay=settings.retry.max_delay,
+            ),
+            doorbell=doorbell,
+        )
+        watcher = Watcher(
+            sources={
+                name: WatchedSource(
+                    name=name,
+                    root=src.path,
+                    mode=src.mode,
+                    selection=Selection(src.include, src.exclude),
+                    quiet_closed=src.settle,
+                    quiet_unclosed=src.quiet_unclosed,
+                    max_wait=src.max_wait,
+                    scan_interval=src.poll_interval if src.mode == "poll" else src.rescan_interval,
+                )
+                for name, src in settings.sources.items()
+            },
+            ledger=ledger,
+            hash_key=hash_key,
+            on_found=doorbell.ring,
+            stop=stop,
+        )
+        workers = [Worker(parts, stop) for _ in range(settings.workers)]
+        threads = [
+            threading.Thread(target=w.run, name=f"picsync-worker-{i}", daemon=True)
+            for i, w in enumerate(workers)
+        ]
+        watcher.start()
+        threads.append(threading.Thread(target=watcher.run, name="picsync-watch", daemon=True))
+        for thread in threads:
+            thread.start()
+    except BaseException:
+        lock.release()
+        raise
+    return Running(watcher, workers, threads, ledger, lock, stop)
+
+
+def shutdown(running: Running, timeout: float = STOP_TIMEOUT_S) -> bool:
+    """Stop intake, let in-flight steps finish; True when every thread ended in time."""
+    running.stop.set()
+    deadline = time.monotonic() + timeout
+    for thread in running.threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    running.watcher.close()
+    clean = not any(t.is_alive() for t in running.threads)
+    running.lock.release()
+    log.info("stopped", clean=clean)
+    return clean
+
+
+def run(config: Config) -> int:
+    """``picsync run``: start, wait for a stop signal, stop. Returns the exit code."""
+    settings = config.settings
+    logsetup.configure(
+        settings.log.level,
+        settings.log.format,
+        roots=[src.path for src in settings.sources.values()],
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("stop requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    running = start(config, stop)
+    log.info("running", sources=len(settings.sources), destinations=len(settings.destinations))
+    while not stop.wait(1.0):
+        for thread in running.threads:
+            if not thread.is_alive():
+                log.error("a picsync thread ended unexpectedly; stopping", thread=thread.name)
+                stop.set()
+    return 0 if shutdown(running) else 1

@@ -1,0 +1,48 @@
+"""The destination port: what the worker may ask of Dropbox, Box or a folder.
+
+Backends live in submodules and are loaded by name from ``build_destination``; nothing here
+imports an SDK, and backends never import each other. A backend raises only
+``picsync.errors.DestinationError`` subclasses: each has one translating context manager.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from picsync.destinations._retry import call_with_retry
+from picsync.model import RemoteFile
+
+__all__ = ["Destination", "build_destination", "call_with_retry"]
+
+_BACKENDS = {
+    "folder": "picsync.destinations.folder",
+}
+
+
+@runtime_checkable
+class Destination(Protocol):
+    """One place that sealed payloads are mirrored to."""
+
+    name: str
+    region: str  # declared data region, checked against the residency policy
+
+    def upload(self, remote_path: str, payload: Path) -> RemoteFile:
+        """Store ``payload`` at ``remote_path``; uploading the same bytes again adds no copy."""
+        ...
+
+    def stat(self, remote_path: str) -> RemoteFile | None:
+        """What is stored at ``remote_path``, or None."""
+        ...
+
+    def fingerprint(self, payload: Path) -> str:
+        """The provider's hash of ``payload``, computed locally, to compare with ``upload``'s."""
+        ...
+
+
+def build_destination(name: str, settings: Any) -> Destination:
+    """Make the backend that ``settings.type`` names (the daemon's composition root calls this)."""
+    module = importlib.import_module(_BACKENDS[settings.type])
+    destination: Destination = module.from_settings(name, settings)
+    return destination

@@ -1,0 +1,151 @@
+"""Folder destination: a local disk or a mounted NAS share.
+
+Writes go to a hidden temp name in the target folder, are fsynced, renamed into place and the
+folder fsynced, so a crash never leaves a partial file under a real name. The same bytes at the
+same path are a no-op; different bytes at an existing path are refused, never overwritten.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from picsync.errors import (
+    BlockedError,
+    PermanentError,
+    TransientError,
+    describe_os_error,
+)
+from picsync.model import RemoteFile
+
+_CHUNK = 1 << 20
+_BLOCKING_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+class FolderDestination:
+    def __init__(self, name: str, root: Path, region: str = "onprem") -> None:
+        self.name = name
+        self.region = region
+        self.root = root
+        # The device the folder lives on now; if it changes, the share was unmounted and writing
+        # would fill the empty mount point on the local disk instead.
+        self._device = root.stat().st_dev if root.exists() else None
+
+    # ---- the protocol ------------------------------------------------------------------------
+
+    def upload(self, remote_path: str, payload: Path) -> RemoteFile:
+        target = self._target(remote_path)
+        with _translate():
+            self._check_mounted()
+            existing = self._stat_target(target, remote_path)
+            ours = self.fingerprint(payload)
+            if existing is not None:
+                if existing.fingerprint == ours:
+                    return existing  # our earlier attempt landed
+                raise PermanentError(
+                    "a different file already exists at this remote path; refusing to overwrite"
+                )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale_partials(target)
+            tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
+            try:
+                _copy_synced(payload, tmp)
+                tmp.replace(target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            _fsync_dir(target.parent)
+            stored = self._stat_target(target, remote_path)
+        if stored is None:
+            raise TransientError("the file vanished right after it was written")
+        return stored
+
+    def stat(self, remote_path: str) -> RemoteFile | None:
+        target = self._target(remote_path)
+        with _translate():
+            self._check_mounted()
+            return self._stat_target(target, remote_path)
+
+    def fingerprint(self, payload: Path) -> str:
+        return _sha256_file(payload)
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _target(self, remote_path: str) -> Path:
+        parts = PurePosixPath(remote_path).parts
+        if not parts or remote_path.startswith("/") or any(p in ("..", ".") for p in parts):
+            raise PermanentError("remote path must be relative and stay inside the folder")
+        return self.root.joinpath(*parts)
+
+    def _check_mounted(self) -> None:
+        try:
+            device = self.root.stat().st_dev
+        except FileNotFoundError:
+            raise BlockedError(
+                "the destination folder is missing (is the share mounted?)"
+            ) from None
+        if self._device is None:
+            self._device = device
+        elif device != self._device:
+            raise BlockedError(
+                "the destination folder is now on another device (was the share unmounted?)"
+            )
+
+    def _stat_target(self, target: Path, remote_path: str) -> RemoteFile | None:
+        try:
+            size = target.stat().st_size
+        except FileNotFoundError:
+            return None
+        return RemoteFile(path=remote_path, size=size, fingerprint=_sha256_file(target))
+
+
+def from_settings(name: str, settings: Any) -> FolderDestination:
+    return FolderDestination(name, Path(settings.path), settings.region)
+
+
+@contextmanager
+def _translate() -> Iterator[None]:
+    """OS errors become picsync's: a full or read-only disk blocks, anything else is retried."""
+    try:
+        yield
+    except OSError as exc:
+        message = f"folder destination: {describe_os_error(exc)}"
+        if exc.errno in _BLOCKING_ERRNOS:
+            raise BlockedError(message) from exc
+        raise TransientError(message) from exc
+
+
+def _copy_synced(src: Path, dst: Path) -> None:
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        while chunk := fin.read(_CHUNK):
+            fout.write(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Temp files an interrupted earlier attempt at this same path left behind."""
+    for stale in target.parent.glob(f".{target.name}.*.partial"):
+        stale.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

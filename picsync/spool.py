@@ -1,0 +1,91 @@
+"""The spool: payloads waiting for upload, each written to ``.part``, fsynced, then renamed.
+
+A name without ``.part`` is always a complete file. Whatever the ledger does not reference
+(a crash between rename and the ledger commit, or after delivery) is removed at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+_PART = ".part"
+
+
+@dataclass(slots=True)
+class SpoolWrite:
+    """An open spool file being written; ``sha256``/``size`` describe its bytes once closed."""
+
+    name: str
+    file: BinaryIO
+    sha256: str = ""
+    size: int = 0
+
+
+class _HashingFile:
+    """Write-through to the spool file, hashing the exact bytes that will be uploaded."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+
+class Spool:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    @contextmanager
+    def writing(self, name: str) -> Iterator[SpoolWrite]:
+        """Yield a writer for ``name``; on a clean exit the file is durable under that name."""
+        part = self.folder / (name + _PART)
+        with open(part, "xb") as raw:
+            hashing = _HashingFile(raw)
+            handle = SpoolWrite(name=name, file=hashing)  # type: ignore[arg-type]
+            try:
+                yield handle
+                raw.flush()
+                os.fsync(raw.fileno())
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
+        part.replace(self.folder / name)
+        handle.sha256 = hashing.digest.hexdigest()
+        handle.size = hashing.size
+
+    def sync(self) -> None:
+        """Make the renames durable (one directory fsync for a batch of writes)."""
+        fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def remove(self, names: Iterable[str]) -> None:
+        for name in names:
+            (self.folder / name).unlink(missing_ok=True)
+
+    def clean(self, keep: set[str]) -> int:
+        """Delete partial files and files the ledger no longer needs; returns how many."""
+        removed = 0
+        for entry in os.scandir(self.folder):
+            if entry.name not in keep and entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+        return removed
