@@ -43,5 +43,5 @@ def scrub(src: BinaryIO, dst: BinaryIO, options: ScrubOptions | None = None) -> 
     module_name = _MODULES.get(fmt)
     if module_name is None:
         raise RefusedError(f"{name}: picsync does not de-identify this format")
-    module: _FormatScrubber = importlib.import_module(module_name)  # type: ignore[assignment]
+    module: _FormatScrubber = importlib.import_module(module_name)
     return module.scrub(src, dst, options or ScrubOptions())
