@@ -92,8 +92,10 @@ def every_cut(path: Path) -> range:
     return range(path.stat().st_size + 1)
 
 
-def noise(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
-    return Image.effect_noise(size, 60).convert(mode)
+def noise(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Image:
+    """A reproducible image of random pixels: compresses badly, like a real photo's detail."""
+    pixels = random.Random(seed).randbytes(size[0] * size[1] * Image.getmodebands(mode))
+    return Image.frombytes(mode, size, pixels)
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -127,6 +129,7 @@ def test_a_file_that_changed_size_after_being_measured_gives_a_reason(tmp_path: 
         b"GIF89a" + bytes(200),
         b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(100),
         b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00" + bytes(5000),  # MP4: not judged here
+        b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01" + bytes(300),  # Canon CR3 raw
         b"plain text, no image here\n" * 10,
     ],
 )
@@ -155,22 +158,23 @@ def jpeg_with_thumbnail_in_app1(main: bytes, thumbnail: bytes) -> bytes:
 def test_jpeg_is_complete_only_with_its_last_byte(
     tmp_path: Path, options: dict[str, object]
 ) -> None:
-    data = encode(noise((64, 48)), "JPEG", **options)
+    data = encode(noise((40, 32)), "JPEG", **options)
     path = write(tmp_path, data)
     assert check_file(path) is None
     assert complete_cuts(path, every_cut(path)) == {len(data)}  # EOI is the last two bytes
 
 
 def test_jpeg_restart_markers_and_stuffed_bytes_are_not_mistaken_for_eoi(tmp_path: Path) -> None:
-    data = encode(noise((128, 128)), "JPEG", restart_marker_blocks=1, quality=95)
+    data = encode(noise((64, 48)), "JPEG", restart_marker_blocks=1, subsampling=0, quality=95)
     scan = data[data.index(b"\xff\xda") :]
-    assert scan.count(b"\xff\xd3") > 5 and scan.count(b"\xff\x00") > 5  # the test has teeth
+    restarts = sum(scan.count(bytes([0xFF, code])) for code in range(0xD0, 0xD8))
+    assert restarts > 20 and scan.count(b"\xff\x00") > 5  # the test has teeth
     path = write(tmp_path, data)
     assert complete_cuts(path, every_cut(path)) == {len(data)}
 
 
 def test_progressive_jpeg_reason_names_what_is_missing(tmp_path: Path) -> None:
-    data = encode(noise((64, 48)), "JPEG", progressive=True)
+    data = encode(noise((40, 32)), "JPEG", progressive=True)
     assert data.count(b"\xff\xda") > 3
     path = write(tmp_path, data)
     assert check_cut(path, len(data) - 1) == "JPEG has no end-of-image marker"
@@ -179,7 +183,7 @@ def test_progressive_jpeg_reason_names_what_is_missing(tmp_path: Path) -> None:
 
 def test_jpeg_thumbnail_eoi_inside_app1_does_not_complete_the_main_image(tmp_path: Path) -> None:
     thumbnail = encode(noise((16, 12)), "JPEG")
-    data = jpeg_with_thumbnail_in_app1(encode(noise((64, 48)), "JPEG"), thumbnail)
+    data = jpeg_with_thumbnail_in_app1(encode(noise((40, 32)), "JPEG"), thumbnail)
     with Image.open(io.BytesIO(data)) as image:  # a JPEG any reader accepts
         image.load()
     thumb_end = data.index(thumbnail) + len(thumbnail)
@@ -194,7 +198,7 @@ def test_jpeg_thumbnail_eoi_inside_app1_does_not_complete_the_main_image(tmp_pat
 def test_jpeg_trailer_after_eoi_is_allowed_and_every_cut_inside_it_is_complete(
     tmp_path: Path,
 ) -> None:
-    main = encode(noise((64, 48)), "JPEG")
+    main = encode(noise((40, 32)), "JPEG")
     trailer = b"\x00\x00\x00\x18ftypmp42" + random.Random(1).randbytes(300) + b"\xff\xd9\xff\xd8"
     data = main + trailer
     path = write(tmp_path, data)
@@ -210,6 +214,17 @@ def test_jpeg_fill_bytes_before_a_marker_are_skipped(tmp_path: Path) -> None:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
     path = write(tmp_path, data)
+    assert complete_cuts(path, every_cut(path)) == {len(data)}
+
+
+def test_jpeg_ls_scan_bytes_after_ff_are_not_markers(tmp_path: Path) -> None:
+    # JPEG-LS stuffs one zero bit after FF, so FF 00..7F occur inside its scans.
+    frame = b"\xff\xf7" + struct.pack(">HBHHB", 11, 8, 2, 2, 1) + b"\x01\x11\x00"  # SOF55
+    scan_header = b"\xff\xda" + struct.pack(">HB", 8, 1) + b"\x01\x00\x00\x00\x00"
+    scan = b"\x12\xff\x7f\x34\xff\x3a\x56\xff\x01\x00"
+    data = b"\xff\xd8" + frame + scan_header + scan + b"\xff\xd9"
+    path = write(tmp_path, data)
+    assert check_file(path) is None
     assert complete_cuts(path, every_cut(path)) == {len(data)}
 
 
@@ -424,47 +439,61 @@ def test_hand_built_tiff_is_complete_only_with_its_last_byte(tmp_path: Path, var
     assert complete_cuts(path, every_cut(path)) == {len(data)}
 
 
+_TIFF_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 16: 8}
+_TIFF_READ = {3: "H", 4: "I", 16: "Q"}
+
+
+def tiff_structure_end(data: bytes) -> int:
+    """Where the last IFD, tag value or strip of a (Pillow- or libtiff-written) TIFF ends."""
+    endian = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    word, count_format, entry_format = ("Q", "Q", "HHQ") if big else ("I", "H", "HHI")
+    inline = struct.calcsize(word)
+    entry_head = struct.calcsize(endian + entry_format)
+    end, ifd = 0, struct.unpack_from(endian + word, data, 8 if big else 4)[0]
+    while ifd:
+        count = struct.unpack_from(endian + count_format, data, ifd)[0]
+        entries_at = ifd + struct.calcsize(count_format)
+        next_at = entries_at + count * (entry_head + inline)
+        end = max(end, next_at + inline)
+        values = {}
+        for at in range(entries_at, next_at, entry_head + inline):
+            tag, type_, n = struct.unpack_from(endian + entry_format, data, at)
+            size = _TIFF_SIZES[type_] * n
+            value_at = at + entry_head
+            if size > inline:
+                value_at = struct.unpack_from(endian + word, data, value_at)[0]
+            end = max(end, value_at + size)
+            if type_ in _TIFF_READ:
+                values[tag] = struct.unpack_from(f"{endian}{n}{_TIFF_READ[type_]}", data, value_at)
+        strips = zip(values[273], values[279], strict=True)
+        end = max(end, *(offset + length for offset, length in strips))
+        ifd = struct.unpack_from(endian + word, data, next_at)[0]
+    return end
+
+
 @pytest.mark.parametrize(
     "options",
     [
         {},
-        {"save_all": True, "append_images": [noise((30, 20)), noise((10, 10), "L")]},
-    ],
-)
-def test_pillow_tiff_is_complete_from_the_end_of_its_last_strip(
-    tmp_path: Path, options: dict[str, object]
-) -> None:
-    data = encode(noise((40, 30)), "TIFF", **options)
-    # Pillow's own writer puts each page's strips after its IFD and may pad the file after the
-    # last strip: cutting only that padding leaves a whole TIFF.
-    data_end = 0
-    with Image.open(io.BytesIO(data)) as image:
-        for page in range(getattr(image, "n_frames", 1)):
-            image.seek(page)
-            strips = zip(image.tag_v2[273], image.tag_v2[279], strict=True)
-            data_end = max(data_end, *(offset + length for offset, length in strips))
-    assert len(data) - 4 < data_end <= len(data) and not data[data_end:].strip(b"\x00")
-    path = write(tmp_path, data)
-    assert check_file(path) is None
-    assert complete_cuts(path, every_cut(path)) == set(range(data_end, len(data) + 1))
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
+        {"save_all": True, "append_images": [noise((30, 20), seed=1), noise((10, 10), "L")]},
+        {"big_tiff": True},
         {"compression": "tiff_lzw"},
         {"compression": "tiff_adobe_deflate", "big_tiff": True},
         {"compression": "tiff_lzw", "save_all": True, "append_images": [noise((30, 20))]},
     ],
 )
-def test_libtiff_written_tiff_is_complete_only_with_its_last_byte(
+def test_pillow_tiff_is_complete_once_everything_it_refers_to_is_there(
     tmp_path: Path, options: dict[str, object]
 ) -> None:
     data = encode(noise((40, 30)), "TIFF", **options)
-    # libtiff writes strips first and each IFD with its tag values after them.
+    # Writers may pad the file after the last structure: cutting only padding leaves a whole TIFF.
+    structure_end = tiff_structure_end(data)
+    assert len(data) - 16 < structure_end <= len(data)
+    assert not data[structure_end:].strip(b"\x00")
     path = write(tmp_path, data)
     assert check_file(path) is None
-    assert complete_cuts(path, every_cut(path)) == {len(data)}
+    assert complete_cuts(path, every_cut(path)) == set(range(structure_end, len(data) + 1))
 
 
 def test_tiff_strips_written_before_the_ifd_are_checked(tmp_path: Path) -> None:
@@ -857,7 +886,7 @@ def assert_answers_quickly(data: bytes) -> None:
     assert time.monotonic() - started < 1
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(prefix=st.sampled_from(PREFIXES), rest=st.binary(max_size=600))
 def test_random_bytes_never_raise(prefix: bytes, rest: bytes) -> None:
     assert_answers_quickly(prefix + rest)
@@ -887,7 +916,7 @@ SAMPLES = valid_samples()
 NASTY = [b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x00\x00\x00\x01", b"\xff\xd9", b"\x7f\xff"]
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     sample=st.integers(0, len(SAMPLES) - 1),
     edits=st.lists(
