@@ -9,6 +9,8 @@ import pytest
 
 from tests.helpers import Daemon, Site, new_site
 
+pytest_plugins = ["tests.emulators.fixtures"]
+
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
