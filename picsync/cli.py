@@ -7,6 +7,7 @@ or not the daemon runs. Heavy imports happen inside the commands to keep ``--hel
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,8 @@ def check(config_path: Path) -> None:
     from picsync.report import describe_routes
 
     config = _load(config_path)
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"configuration OK: {config.path}")
     for line in describe_routes(config):
         click.echo(f"  {line}")
@@ -134,4 +137,89 @@ def add(config_path: Path, paths: tuple[Path, ...]) -> None:
         f"outside every source folder {result.outside}, incomplete {result.incomplete}"
     )
     if result.outside or result.incomplete:
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the new identity (refuses to overwrite).",
+)
+@click.option("--passphrase", is_flag=True, help="Protect the identity with a passphrase.")
+def keygen(output: Path, passphrase: bool) -> None:
+    """Make an age identity for the records office; print its public recipient.
+
+    Run it at the records office, not on a station: the station only gets the printed
+    recipient (age1...). Keep the identity safe and backed up: without it, nothing decrypts.
+    """
+    from picsync.crypto import encrypt_with_passphrase, generate_identity, identity_file_text
+
+    identity = generate_identity()
+    data = identity_file_text(identity).encode()
+    if passphrase:
+        secret = click.prompt(
+            "passphrase for the new identity", hide_input=True, confirmation_prompt=True, err=True
+        )
+        if len(secret) < 12:
+            _fail("picsync: choose a passphrase of at least 12 characters", 1)
+        data = encrypt_with_passphrase(data, secret)
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _fail(f"picsync: {output} exists already; not overwriting an identity", 1)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    click.echo(identity.recipient.to_string())
+    click.echo(
+        f"wrote {'passphrase-protected ' if passphrase else ''}identity {output} (mode 0600); "
+        "put the recipient printed above in the stations' keys.recipients",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "-i",
+    "--identity",
+    "identity_files",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="age identity file (plain or passphrase-protected); repeat for older keys.",
+)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
+def decrypt(inputs: tuple[Path, ...], identity_files: tuple[Path, ...], out: Path) -> None:
+    """Decrypt uploaded files and restore their original names and folders."""
+    from rich.progress import Progress
+
+    from picsync.crypto import DecryptError, KeyFormatError, load_identity_file
+    from picsync.restore import restore, sealed_files
+
+    identities = []
+    for path in identity_files:
+
+        def ask(shown: Path = path) -> str:
+            answer: str = click.prompt(f"passphrase for {shown}", hide_input=True, err=True)
+            return answer
+
+        try:
+            identities += load_identity_file(path.read_bytes(), ask)
+        except (KeyFormatError, DecryptError) as exc:
+            _fail(f"picsync: {path}: {exc}", 1)
+    total = len(sealed_files(inputs))
+    with Progress(transient=True, disable=total < 2) as progress:
+        task = progress.add_task("decrypting", total=total)
+        result = restore(inputs, identities, out, lambda: progress.advance(task))
+    for path in result.restored:
+        click.echo(f"restored {path}")
+    for path, reason in result.failed:
+        click.echo(f"FAILED {path}: {reason}", err=True)
+    click.echo(f"{len(result.restored)} restored, {len(result.failed)} failed", err=True)
+    if result.failed:
         sys.exit(1)

@@ -20,12 +20,18 @@ from picsync.config import Config
 from picsync.destinations import Destination, build_destination
 from picsync.intake import Selection
 from picsync.ledger import Ledger
-from picsync.pipeline import PlainSealer, copy_transform
+from picsync.parts import Doorbell, SourceRoute, WorkerParts
+from picsync.pipeline import copy_transform
 from picsync.policy import RetryPolicy
 from picsync.spool import Spool
-from picsync.statedir import DaemonLock, StateDir, load_or_create_hash_key
+from picsync.statedir import (
+    DaemonLock,
+    StateDir,
+    load_or_create_hash_key,
+    load_or_create_station_identity,
+)
 from picsync.watch import WatchedSource, Watcher
-from picsync.worker import Doorbell, SourceRoute, Worker, WorkerParts
+from picsync.worker import Worker
 
 log = structlog.get_logger("picsync.daemon")
 
@@ -72,11 +78,23 @@ def start(config: Config, stop: threading.Event) -> Running:
         log.info(
             "starting",
             station=settings.station,
+            key_epoch=config.key_epoch,
             recovered_files=files,
             recovered_deliveries=deliveries,
             spool_files_removed=removed,
         )
         hash_key = hash_key_for(config, state)
+        for warning in config.warnings:
+            log.warning(warning)
+        plaintext = {name: d.encryption == "none" for name, d in settings.destinations.items()}
+        for name, is_plain in plaintext.items():
+            if is_plain:
+                log.warning(
+                    "destination receives plaintext (encryption: none)",
+                    destination=name,
+                    acknowledged=settings.destinations[name].plaintext_ack,
+                )
+        station = load_or_create_station_identity(state) if any(plaintext.values()) else None
         doorbell = Doorbell()
         parts = WorkerParts(
             ledger=ledger,
@@ -91,9 +109,13 @@ def start(config: Config, stop: threading.Event) -> Running:
             },
             destinations=build_destinations(config),
             templates={name: d.template for name, d in settings.destinations.items()},
+            plaintext=plaintext,
             station=settings.station,
             transform=copy_transform,
-            sealer=PlainSealer(),
+            recipients=config.recipients,
+            key_epoch=config.key_epoch,
+            station_keys=(station.recipient,) if station else (),
+            station_identities=(station,) if station else (),
             retry=RetryPolicy(
                 max_attempts=settings.retry.max_attempts,
                 base_delay=settings.retry.base_delay,

@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from picsync.model import (
+    Audience,
     DeliveryJob,
     FileState,
     Payload,
+    PayloadKind,
     PrepareJob,
     RemoteFile,
     Signature,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE files (
@@ -90,6 +92,15 @@ CREATE TABLE pauses (
     reason TEXT NOT NULL
 );
 """
+
+# Each entry upgrades the schema from the version before it; index 0 leads to version 2.
+_MIGRATIONS = (
+    """
+ALTER TABLE files ADD COLUMN key_epoch TEXT;
+ALTER TABLE payloads ADD COLUMN kind TEXT NOT NULL DEFAULT 'image';
+ALTER TABLE payloads ADD COLUMN audience TEXT NOT NULL DEFAULT 'recipients';
+""",
+)
 
 
 class LedgerVersionError(Exception):
@@ -182,10 +193,11 @@ class Ledger:
                     f"understands ({SCHEMA_VERSION}); upgrade picsync"
                 )
             if version == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                _run_script(conn, _SCHEMA)
+                version = 1
+            for script in _MIGRATIONS[version - 1 :]:
+                _run_script(conn, script)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def integrity_ok(self) -> bool:
         return bool(self._conn().execute("PRAGMA quick_check").fetchone()[0] == "ok")
@@ -344,21 +356,25 @@ class Ledger:
         payloads: Sequence[Payload],
         deliveries: Sequence[NewDelivery],
         now: float,
+        key_epoch: str | None = None,
     ) -> None:
         """Commit a prepared file: its payloads are in the spool; its deliveries may start."""
         with self._tx() as conn:
             try:
                 conn.execute(
-                    "UPDATE files SET state='spooled', sha256=?, remote_id=?, last_error=NULL "
-                    "WHERE id=?",
-                    (sha256, remote_id, file_id),
+                    "UPDATE files SET state='spooled', sha256=?, remote_id=?, key_epoch=?, "
+                    "last_error=NULL WHERE id=?",
+                    (sha256, remote_id, key_epoch, file_id),
                 )
             except sqlite3.IntegrityError:
                 raise DuplicateContentError() from None
             conn.executemany(
-                "INSERT INTO payloads (file_id, suffix, spool_name, size, sha256) "
-                "VALUES (?,?,?,?,?)",
-                [(file_id, p.suffix, p.spool_name, p.size, p.sha256) for p in payloads],
+                "INSERT INTO payloads (file_id, suffix, spool_name, size, sha256, kind, audience) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [
+                    (file_id, p.suffix, p.spool_name, p.size, p.sha256, p.kind, p.audience)
+                    for p in payloads
+                ],
             )
             conn.executemany(
                 "INSERT INTO deliveries (file_id, destination, remote_base, state, created_at) "
@@ -411,8 +427,8 @@ class Ledger:
                 return None
             conn.execute("UPDATE deliveries SET state='running' WHERE id=?", (row[0],))
             payloads = conn.execute(
-                "SELECT spool_name, suffix, size, sha256 FROM payloads WHERE file_id=? "
-                "ORDER BY suffix",
+                "SELECT spool_name, suffix, size, sha256, kind, audience FROM payloads "
+                "WHERE file_id=? ORDER BY kind, suffix",
                 (row[1],),
             ).fetchall()
         return DeliveryJob(
@@ -422,7 +438,15 @@ class Ledger:
             remote_base=row[3],
             attempts=row[4],
             payloads=tuple(
-                Payload(spool_name=p[0], suffix=p[1], size=p[2], sha256=p[3]) for p in payloads
+                Payload(
+                    spool_name=p[0],
+                    suffix=p[1],
+                    size=p[2],
+                    sha256=p[3],
+                    kind=PayloadKind(p[4]),
+                    audience=Audience(p[5]),
+                )
+                for p in payloads
             ),
         )
 
@@ -569,6 +593,13 @@ class Ledger:
             "FROM deliveries ORDER BY id"
         )
         return [tuple(row) for row in rows]
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Statements one by one: executescript() would commit the open transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 def _json_list(values: Iterable[str]) -> str:

@@ -54,14 +54,32 @@ class PrepareJob:
     attempts: int
 
 
+class PayloadKind(StrEnum):
+    IMAGE = "image"  # the scrubbed file
+    MANIFEST = "manifest"  # the sealed JSON that says what the image is
+
+
+class Audience(StrEnum):
+    """Who can open a spool file: the records office, or this station (plaintext destinations)."""
+
+    RECIPIENTS = "recipients"
+    STATION = "station"
+
+
 @dataclass(frozen=True, slots=True)
 class Payload:
-    """One spool file of a prepared source file and the suffix its remote name gets."""
+    """One spool file of a prepared source file.
+
+    ``suffix`` is appended to the delivery's remote base; ``size`` and ``sha256`` describe the
+    bytes that are uploaded (the ciphertext, or for a station payload the decrypted plaintext).
+    """
 
     spool_name: str
     suffix: str
     size: int
     sha256: str
+    kind: PayloadKind = PayloadKind.IMAGE
+    audience: Audience = Audience.RECIPIENTS
 
 
 @dataclass(frozen=True, slots=True)

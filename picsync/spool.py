@@ -12,7 +12,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
+
+from picsync.crypto import DecryptingReader, Identity
 
 _PART = ".part"
 
@@ -89,3 +91,52 @@ class Spool:
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolFile:
+    """A spool file uploaded as it is (ciphertext for the records office)."""
+
+    path: Path
+    size: int
+
+    def open(self) -> BinaryIO:
+        return open(self.path, "rb")
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptedSpoolFile:
+    """A spool file sealed to the station's own key, decrypted while it is read, for a
+    destination that receives plaintext by exception (``encryption: none``). The plaintext
+    goes from memory to the network; it is never written to disk here."""
+
+    path: Path
+    size: int  # of the plaintext
+    identities: tuple[Identity, ...]
+
+    def open(self) -> BinaryIO:
+        handle = open(self.path, "rb")  # noqa: SIM115 - closed by the returned reader
+        return cast(BinaryIO, _ClosingReader(DecryptingReader(handle, self.identities), handle))
+
+
+class _ClosingReader:
+    """A decrypting reader that closes its spool file with it (usable in ``with``)."""
+
+    def __init__(self, reader: DecryptingReader, handle: BinaryIO) -> None:
+        self._reader = reader
+        self._handle = handle
+
+    def read(self, size: int = -1) -> bytes:
+        return self._reader.read(size)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> _ClosingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

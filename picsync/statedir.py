@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from picsync.crypto import Identity, generate_identity, identity_file_text, parse_identities
 from picsync.errors import LockedError, describe_os_error
 
 LEDGER_NAME = "ledger.sqlite3"
@@ -85,3 +86,26 @@ def load_or_create_hash_key(state: StateDir) -> bytes:
         os.close(fd)
     tmp.replace(path)
     return path.read_bytes()
+
+
+STATION_KEY_NAME = "station-spool-key.txt"
+
+
+def load_or_create_station_identity(state: StateDir) -> Identity:
+    """The station's own age identity, used only for spool copies bound for destinations that
+    take plaintext by exception (``encryption: none``). Made on first use, mode 0600."""
+    path = state.root / STATION_KEY_NAME
+    try:
+        return parse_identities(path.read_text(encoding="utf-8"))[0]
+    except FileNotFoundError:
+        pass
+    identity = generate_identity()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, identity_file_text(identity).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+    return identity

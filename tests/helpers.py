@@ -17,6 +17,8 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
+from picsync.crypto import Identity, decrypt_stream, generate_identity, identity_file_text
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,13 +60,31 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def outbox_hashes(outbox: Path) -> list[str]:
-    """SHA-256 of every delivered (non-hidden) file under ``outbox``, one per file."""
-    return [
-        sha256(p.read_bytes())
+def delivered_images(outbox: Path) -> list[Path]:
+    """Every delivered image (not manifests, not hidden temp files) under ``outbox``."""
+    return sorted(
+        p
         for p in outbox.rglob("*")
-        if p.is_file() and not p.name.startswith(".")
-    ]
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".json.age")
+    )
+
+
+def open_sealed(path: Path, identity: Identity) -> bytes:
+    sink = io.BytesIO()
+    with open(path, "rb") as handle:
+        decrypt_stream(handle, sink, [identity])
+    return sink.getvalue()
+
+
+def outbox_hashes(outbox: Path, identity: Identity | None = None) -> list[str]:
+    """SHA-256 of the plaintext of every delivered image, one per file."""
+    hashes = []
+    for path in delivered_images(outbox):
+        data = path.read_bytes()
+        if identity is not None and path.name.endswith(".age"):
+            data = open_sealed(path, identity)
+        hashes.append(sha256(data))
+    return hashes
 
 
 @dataclass
@@ -72,7 +92,12 @@ class Site:
     """A temporary clinic: an inbox, an outbox, a state folder and a config file."""
 
     root: Path
-    settings: dict[str, object] = field(default_factory=dict)
+    identity: Identity = field(default_factory=generate_identity)
+    escrow: Identity = field(default_factory=generate_identity)
+
+    def images(self) -> list[str]:
+        """Plaintext hashes of the images delivered to the outbox so far."""
+        return outbox_hashes(self.outbox, self.identity)
 
     @property
     def inbox(self) -> Path:
@@ -106,6 +131,12 @@ class Site:
             "workers": 2,
             "retry": {"base_delay": 0.2, "max_delay": 2, "max_attempts": 5},
             "sources": {"camera": source},
+            "keys": {
+                "recipients": [
+                    self.identity.recipient.to_string(),
+                    self.escrow.recipient.to_string(),
+                ]
+            },
             "destinations": {"outbox": {"type": "folder", "path": "outbox"}},
             "log": {"level": "info", "format": "json"},
         }
@@ -119,6 +150,9 @@ def new_site(tmp_path: Path, **overrides: object) -> Site:
     site.inbox.mkdir()
     site.outbox.mkdir()
     site.write_config(**overrides)
+    identity_file = tmp_path / "office-identity.txt"
+    identity_file.write_text(identity_file_text(site.identity))
+    identity_file.chmod(0o600)
     return site
 
 

@@ -7,7 +7,7 @@ import time
 
 from picsync.ledger import Ledger, NewDelivery
 from picsync.model import Payload, Signature
-from tests.helpers import Daemon, Site, make_jpeg, outbox_hashes, picsync, wait_for
+from tests.helpers import Daemon, Site, delivered_images, make_jpeg, picsync, wait_for
 
 PLANTED = ("Doe, Jane", "1961-07-04", "Smith_John", "MRN12345")
 
@@ -22,7 +22,7 @@ def test_status_json_shape(site: Site, daemons: list[Daemon]) -> None:
     daemon = Daemon(site).start()
     daemons.append(daemon)
     (site.inbox / "a.jpg").write_bytes(make_jpeg(1))
-    wait_for(lambda: len(outbox_hashes(site.outbox)) == 1, 30, "delivery")
+    wait_for(lambda: len(delivered_images(site.outbox)) == 1, 30, "delivery")
     wait_for(
         lambda: (
             json.loads(picsync("status", "--json", "-c", str(site.config)).stdout)["files"]
@@ -48,7 +48,7 @@ def test_no_patient_names_in_logs_status_or_remote_names(site: Site, daemons: li
     site.write_config(source={"max_wait": 1.0})
     daemon = Daemon(site).start()
     daemons.append(daemon)
-    wait_for(lambda: len(outbox_hashes(site.outbox)) == 1, 30, "delivery")
+    wait_for(lambda: len(delivered_images(site.outbox)) == 1, 30, "delivery")
     wait_for(
         lambda: (
             json.loads(picsync("status", "--json", "-c", str(site.config)).stdout)["files"]
@@ -113,5 +113,5 @@ def test_add_queues_existing_files(site: Site, daemons: list[Daemon]) -> None:
     assert again.stdout.strip().startswith("added 0, already known 1")
     daemon = Daemon(site).start()
     daemons.append(daemon)
-    wait_for(lambda: len(outbox_hashes(site.outbox)) == 30, 60, "added files delivered")
+    wait_for(lambda: len(delivered_images(site.outbox)) == 30, 60, "added files delivered")
     assert daemon.terminate() == 0

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from picsync.config import load_config
+from picsync.crypto import generate_identity
 from picsync.errors import ConfigError
 from tests.helpers import Site, picsync
 
-GOOD = """\
+OFFICE = generate_identity()
+ESCROW = generate_identity()
+GOOD = f"""\
 station: derm-cam-03
 state_dir: ./state
 sources:
@@ -21,6 +24,10 @@ destinations:
   outbox:
     type: folder
     path: ./outbox
+keys:
+  recipients:
+    - {OFFICE.recipient.to_string()}
+    - {ESCROW.recipient.to_string()}
 """
 
 
@@ -61,7 +68,7 @@ def test_unknown_key_is_named_with_its_line(folder: Path) -> None:
 
 def test_unknown_top_level_key(folder: Path) -> None:
     (found,) = problems(write(folder, GOOD + "wokers: 4\n"))
-    assert found.startswith("wokers (line 11): unknown key")
+    assert found.startswith("wokers (line 15): unknown key")
 
 
 def test_wrong_type_is_named_with_its_line(folder: Path) -> None:
@@ -96,11 +103,13 @@ def test_route_to_unknown_destination(folder: Path) -> None:
 
 def test_duplicate_key_is_refused(folder: Path) -> None:
     (found,) = problems(write(folder, GOOD + "station: other\n"))
-    assert found == "station (line 11): this key appears twice; keep one"
+    assert found == "station (line 15): this key appears twice; keep one"
 
 
 def test_template_without_id_is_refused(folder: Path) -> None:
-    text = GOOD + "    template: '{station}/{yyyy}'\n"
+    text = GOOD.replace(
+        "    path: ./outbox\n", "    path: ./outbox\n    template: '{station}/{yyyy}'\n"
+    )
     (found,) = problems(write(folder, text))
     assert found.startswith("destinations.outbox.template (line 11): ")
     assert "{id}" in found
@@ -131,7 +140,7 @@ def test_bad_environment_value_names_the_variable(
 
 def test_secret_inline_in_yaml_is_refused(folder: Path) -> None:
     (found,) = problems(write(folder, GOOD + "privacy:\n  hash_key: hunter2hunter2\n"))
-    assert found.startswith("privacy.hash_key (line 12): secrets never go in the configuration")
+    assert found.startswith("privacy.hash_key (line 16): secrets never go in the configuration")
     assert "hunter2" not in found
     assert "PICSYNC_PRIVACY__HASH_KEY" in found
 
@@ -150,13 +159,13 @@ def test_secret_file_readable_by_others_is_refused(folder: Path) -> None:
     key.write_text("0123456789abcdef\n")
     key.chmod(0o644)
     (found,) = problems(write(folder, GOOD + "privacy:\n  hash_key_file: hash.key\n"))
-    assert found.startswith("privacy.hash_key_file (line 12): ")
+    assert found.startswith("privacy.hash_key_file (line 16): ")
     assert "0644" in found and "chmod 600" in found
 
 
 def test_secret_file_missing(folder: Path) -> None:
     (found,) = problems(write(folder, GOOD + "privacy:\n  hash_key_file: nope.key\n"))
-    assert found == "privacy.hash_key_file (line 12): the secret file does not exist"
+    assert found == "privacy.hash_key_file (line 16): the secret file does not exist"
 
 
 def test_secret_from_systemd_credentials(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:

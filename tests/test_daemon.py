@@ -14,8 +14,8 @@ import pytest
 from tests.helpers import (
     Daemon,
     Site,
+    delivered_images,
     make_jpeg,
-    outbox_hashes,
     picsync,
     sha256,
     wait_for,
@@ -31,7 +31,7 @@ def status(site: Site) -> dict[str, object]:
 
 def settled(site: Site, expected: int) -> bool:
     """Every expected file delivered and nothing left waiting."""
-    if len(outbox_hashes(site.outbox)) < expected:
+    if len(delivered_images(site.outbox)) < expected:
         return False
     snap = status(site)
     return snap["oldest_pending_s"] is None
@@ -87,7 +87,7 @@ def test_burst_of_1000_files_each_delivered_exactly_once(site: Site, daemons: li
 
     expected = sorted(sha256(images[i]) for i in plain + slow + renamed)
     wait_for(lambda: settled(site, len(expected)), 120, "1000-file burst to drain")
-    assert sorted(outbox_hashes(site.outbox)) == expected
+    assert sorted(site.images()) == expected
     snap = status(site)
     assert snap["files"] == {"done": len(expected)}
     assert snap["deliveries"] == {"outbox": {"done": len(expected)}}
@@ -125,7 +125,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     thread.join()
     expected = sorted(sha256(d) for d in images)
     wait_for(lambda: settled(site, len(expected)), 120, f"drain after kills (seed {seed})")
-    assert sorted(outbox_hashes(site.outbox)) == expected, f"seed {seed}"
+    assert sorted(site.images()) == expected, f"seed {seed}"
     assert spool_files(site) == [], f"seed {seed}"
     assert hidden_files(site.outbox) == [], f"seed {seed}"
     snap = status(site)
@@ -157,7 +157,7 @@ def test_every_crash_point_recovers(site: Site, daemons: list[Daemon], point: st
     daemons.append(daemon)
     expected = sorted(sha256(d) for d in images)
     wait_for(lambda: settled(site, len(expected)), 60, f"recovery after {point}")
-    assert sorted(outbox_hashes(site.outbox)) == expected
+    assert sorted(site.images()) == expected
     assert spool_files(site) == []
     assert hidden_files(site.outbox) == []
     assert daemon.terminate() == 0
@@ -167,7 +167,7 @@ def test_files_that_arrived_while_stopped_are_delivered(site: Site, daemons: lis
     first = Daemon(site).start()
     daemons.append(first)
     (site.inbox / "before.jpg").write_bytes(make_jpeg(1))
-    wait_for(lambda: len(outbox_hashes(site.outbox)) == 1, 30, "first delivery")
+    wait_for(lambda: len(delivered_images(site.outbox)) == 1, 30, "first delivery")
     assert first.terminate() == 0
     while_stopped = [make_jpeg(100 + i) for i in range(20)]
     (site.inbox / "later").mkdir()
@@ -177,7 +177,7 @@ def test_files_that_arrived_while_stopped_are_delivered(site: Site, daemons: lis
     daemons.append(second)
     expected = sorted([sha256(make_jpeg(1))] + [sha256(d) for d in while_stopped])
     wait_for(lambda: settled(site, 21), 60, "catch-up after restart")
-    assert sorted(outbox_hashes(site.outbox)) == expected
+    assert sorted(site.images()) == expected
     assert second.terminate() == 0
 
 
@@ -201,5 +201,5 @@ def test_copy_of_a_delivered_file_is_not_sent_again(site: Site, daemons: list[Da
     wait_for(lambda: settled(site, 1), 30, "first copy")
     (site.inbox / "copy of a.jpg").write_bytes(data)
     wait_for(lambda: status(site)["files"] == {"done": 1, "duplicate": 1}, 30, "duplicate")
-    assert outbox_hashes(site.outbox) == [sha256(data)]
+    assert site.images() == [sha256(data)]
     assert daemon.terminate() == 0

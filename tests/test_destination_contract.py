@@ -16,6 +16,7 @@ import pytest
 from picsync.destinations import Destination
 from picsync.destinations.folder import FolderDestination
 from picsync.errors import BlockedError, PermanentError
+from picsync.spool import SpoolFile
 
 Factory = Callable[[Path], Destination]
 
@@ -35,10 +36,10 @@ def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Destination:
     return factory(tmp_path)
 
 
-def payload(tmp_path: Path, data: bytes, name: str = "p.bin") -> Path:
+def payload(tmp_path: Path, data: bytes, name: str = "p.bin") -> SpoolFile:
     path = tmp_path / name
     path.write_bytes(data)
-    return path
+    return SpoolFile(path, len(data))
 
 
 def test_upload_then_stat(dest: Destination, tmp_path: Path) -> None:

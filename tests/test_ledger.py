@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from picsync.ledger import Discovery, DuplicateContentError, Ledger, LedgerVersionError, NewDelivery
+from picsync.ledger import (
+    _SCHEMA,
+    SCHEMA_VERSION,
+    Discovery,
+    DuplicateContentError,
+    Ledger,
+    LedgerVersionError,
+    NewDelivery,
+)
 from picsync.model import FileState, Payload, RemoteFile, Signature
 
 SIG = Signature(dev=1, ino=10, size=100, mtime_ns=5)
@@ -33,9 +41,27 @@ def spool(ledger: Ledger, file_id: int, sha: str, dests: tuple[str, ...] = ("a",
 def test_pragmas_and_schema_version(ledger: Ledger) -> None:
     conn = sqlite3.connect(ledger.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert ledger._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert ledger.integrity_ok()
+
+
+def test_version_1_ledger_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA)
+    conn.execute(
+        "INSERT INTO files (source, path_key, rel_path, dev, ino, size, mtime_ns, state, "
+        "discovered_at) VALUES ('cam', 'k', 'a.jpg', 1, 2, 3, 4, 'new', 0)"
+    )
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    ledger = Ledger(path)
+    assert ledger.file_counts() == {"new": 1}
+    columns = {row[1] for row in ledger._conn().execute("PRAGMA table_info(payloads)")}
+    assert {"kind", "audience"} <= columns
+    assert ledger._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from picsync.config.keys import IDENTITY_HERE, identity_lines, read_recipients
 from picsync.config.models import (
     DestinationSettings,
     FolderDestinationSettings,
@@ -21,6 +22,7 @@ from picsync.config.models import (
 )
 from picsync.config.secrets import SecretError, resolve_secret
 from picsync.config.yamlmap import KeyPath, PositionedYaml, format_key, load_positioned
+from picsync.crypto import Recipient
 from picsync.errors import ConfigError, describe_os_error
 
 __all__ = [
@@ -43,6 +45,9 @@ class Config:
     path: Path
     settings: Settings
     hash_key: SecretStr | None
+    recipients: tuple[Recipient, ...]
+    key_epoch: str
+    warnings: tuple[str, ...] = ()
 
     def routes(self) -> list[tuple[str, list[str]]]:
         return [(name, list(src.destinations)) for name, src in self.settings.sources.items()]
@@ -58,6 +63,9 @@ def load_config(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         detail = describe_os_error(exc) if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError(f"{shown}: cannot read the configuration: {detail}") from None
+    lines = identity_lines(text)
+    if lines:
+        raise ConfigError(f"{shown} (line {lines[0]}): {IDENTITY_HERE}")
     doc = load_positioned(text, shown)
     if not isinstance(doc.data, dict):
         raise ConfigError(f"{shown}: the configuration must be a mapping of keys to values")
@@ -76,9 +84,18 @@ def load_config(path: Path) -> Config:
         hash_key = resolve_secret(settings.privacy.hash_key, settings.privacy.hash_key_file)
     except SecretError as exc:
         problems.append(_at(doc, ("privacy", "hash_key_file"), str(exc)))
+    keys = read_recipients(settings, lambda key, message: _at(doc, key, message))
+    problems += keys.problems
     if problems:
         raise ConfigError(problems)
-    return Config(path=path.resolve(), settings=settings, hash_key=hash_key)
+    return Config(
+        path=path.resolve(),
+        settings=settings,
+        hash_key=hash_key,
+        recipients=tuple(keys.recipients),
+        key_epoch=keys.epoch,
+        warnings=tuple(keys.warnings),
+    )
 
 
 def _at(doc: PositionedYaml, key: KeyPath, message: str) -> str:
@@ -150,6 +167,9 @@ def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     privacy = result.get("privacy")
     if isinstance(privacy, dict) and "hash_key_file" in privacy:
         result["privacy"] = {**privacy, "hash_key_file": fix(privacy["hash_key_file"])}
+    keys = result.get("keys")
+    if isinstance(keys, dict) and "recipients_file" in keys:
+        result["keys"] = {**keys, "recipients_file": fix(keys["recipients_file"])}
     return result
 
 

@@ -76,7 +76,26 @@ class SourceSettings(Strict):
         return 10.0
 
 
-class FolderDestinationSettings(Strict):
+class EncryptionChoice(Strict):
+    """Per destination: age-encrypted to the recipients (default), or plaintext by exception."""
+
+    encryption: Literal["age", "none"] = "age"
+    plaintext_ack: str | None = None
+
+    @model_validator(mode="after")
+    def _plaintext_needs_ack(self) -> EncryptionChoice:
+        ack = (self.plaintext_ack or "").strip()
+        if self.encryption == "none" and not ack:
+            raise ValueError(
+                'encryption: none needs plaintext_ack: "<why, e.g. the BAA reference and who '
+                'approved it>"'
+            )
+        if self.encryption == "age" and self.plaintext_ack is not None:
+            raise ValueError("plaintext_ack only goes with encryption: none")
+        return self
+
+
+class FolderDestinationSettings(EncryptionChoice):
     """A local disk or a mounted NAS folder."""
 
     type: Literal["folder"]
@@ -102,6 +121,13 @@ class PrivacySettings(Strict):
 
     hash_key: SecretStr | None = None
     hash_key_file: Path | None = None
+
+
+class KeySettings(Strict):
+    """The records office's age recipients (public keys); the station never holds an identity."""
+
+    recipients: list[str] = Field(default_factory=list)
+    recipients_file: Path | None = None
 
 
 class LogSettings(Strict):
@@ -138,6 +164,7 @@ class Settings(BaseSettings):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     sources: dict[str, SourceSettings] = Field(min_length=1)
     destinations: dict[str, DestinationSettings] = Field(min_length=1)
+    keys: KeySettings = Field(default_factory=KeySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

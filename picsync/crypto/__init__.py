@@ -26,7 +26,7 @@ from picsync.crypto.passphrase import (
     load_identity_file,
 )
 from picsync.crypto.payload import CHUNK_SIZE, chunk_count, sealed_size, x25519_header_size
-from picsync.crypto.reader import WrongKeyError, decrypt_stream
+from picsync.crypto.reader import DecryptingReader, WrongKeyError, decrypt_stream, iter_plaintext
 from picsync.crypto.writer import AgeEncryptor, encrypt_stream
 from picsync.crypto.x25519 import Identity, Recipient, generate_identity
 
@@ -34,6 +34,7 @@ __all__ = [
     "CHUNK_SIZE",
     "AgeEncryptor",
     "DecryptError",
+    "DecryptingReader",
     "Identity",
     "KeyFormatError",
     "Recipient",
@@ -46,6 +47,7 @@ __all__ = [
     "encrypt_with_passphrase",
     "generate_identity",
     "identity_file_text",
+    "iter_plaintext",
     "key_epoch",
     "load_identity_file",
     "parse_identities",

@@ -12,7 +12,7 @@ decrypt into a temporary file and rename it only when decryption returned normal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -56,13 +56,59 @@ def decrypt_stream(
     written to ``destination`` must be thrown away (see the module docstring).
     ``destination`` is neither flushed nor closed.
     """
+    total = 0
+    for piece in iter_plaintext(source, identities):
+        write_all(destination, piece)
+        total += len(piece)
+    return total
+
+
+def iter_plaintext(
+    source: ByteSource, identities: Sequence[FileKeyUnwrapper]
+) -> Iterator[memoryview]:
+    """Yield the plaintext chunk by chunk as each is authenticated (pull-style decryption).
+
+    Each yielded view is valid only until the next one is requested. Raises DecryptError
+    (possibly after some chunks were yielded: see the module docstring).
+    """
     if not identities:
         raise ValueError("decryption needs at least one identity")
     header, after_header = read_header(source)
     file_key = _unwrap_file_key(header, identities)
     if not header.mac_matches(file_key):
         raise DecryptError("file is damaged or was tampered with (header authentication failed)")
-    return _decrypt_payload(PrefixedSource(after_header, source), destination, file_key)
+    yield from _payload_chunks(PrefixedSource(after_header, source), file_key)
+
+
+class DecryptingReader:
+    """A read-only stream of an age file's plaintext, decrypted as it is read.
+
+    Used to upload to a destination that must receive plaintext, without plaintext ever
+    touching the disk. A damaged file raises DecryptError from ``read`` once the damage is
+    reached, so the upload fails instead of completing.
+    """
+
+    def __init__(self, source: ByteSource, identities: Sequence[FileKeyUnwrapper]) -> None:
+        self._chunks = iter_plaintext(source, identities)
+        self._buffer = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            parts = [self._buffer, *(bytes(chunk) for chunk in self._chunks)]
+            self._buffer = b""
+            self._done = True
+            return b"".join(parts)
+        while len(self._buffer) < size and not self._done:
+            try:
+                self._buffer += bytes(next(self._chunks))
+            except StopIteration:
+                self._done = True
+        piece, self._buffer = self._buffer[:size], self._buffer[size:]
+        return piece
 
 
 def _unwrap_file_key(header: Header, identities: Sequence[FileKeyUnwrapper]) -> bytes:
@@ -87,7 +133,7 @@ def _unwrap_file_key(header: Header, identities: Sequence[FileKeyUnwrapper]) -> 
     raise WrongKeyError(WRONG_KEY)
 
 
-def _decrypt_payload(source: ByteSource, destination: ByteSink, file_key: bytes) -> int:
+def _payload_chunks(source: ByteSource, file_key: bytes) -> Iterator[memoryview]:
     payload_nonce = memoryview(bytearray(PAYLOAD_NONCE_SIZE))
     if fill_from(source, payload_nonce) < PAYLOAD_NONCE_SIZE:
         raise DecryptError(TRUNCATED)
@@ -97,7 +143,6 @@ def _decrypt_payload(source: ByteSource, destination: ByteSink, file_key: bytes)
     plaintext = memoryview(bytearray(CHUNK_SIZE))
     size = fill_from(source, current)
     counter = 0
-    total = 0
     while True:
         next_size = fill_from(source, following) if size == SEALED_CHUNK_SIZE else 0
         last = next_size == 0
@@ -111,10 +156,9 @@ def _decrypt_payload(source: ByteSource, destination: ByteSink, file_key: bytes)
             raise _diagnose(aead, sealed, counter, last=last) from None
         if last and counter > 0 and not opened:
             raise DecryptError("file is damaged or was tampered with (empty final chunk)")
-        write_all(destination, opened)
-        total += len(opened)
+        yield opened
         if last:
-            return total
+            return
         current, following = following, current
         size = next_size
         counter += 1

@@ -8,17 +8,27 @@ imports an SDK, and backends never import each other. A backend raises only
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from picsync.destinations._retry import call_with_retry
 from picsync.model import RemoteFile
 
-__all__ = ["Destination", "build_destination", "call_with_retry"]
+__all__ = ["Destination", "PayloadSource", "build_destination", "call_with_retry"]
 
 _BACKENDS = {
     "folder": "picsync.destinations.folder",
 }
+
+
+class PayloadSource(Protocol):
+    """The bytes to upload: opened afresh for every attempt, read start to end."""
+
+    @property
+    def size(self) -> int: ...
+
+    def open(self) -> BinaryIO:
+        """A new stream positioned at the first byte; the caller closes it."""
+        ...
 
 
 @runtime_checkable
@@ -28,7 +38,7 @@ class Destination(Protocol):
     name: str
     region: str  # declared data region, checked against the residency policy
 
-    def upload(self, remote_path: str, payload: Path) -> RemoteFile:
+    def upload(self, remote_path: str, payload: PayloadSource) -> RemoteFile:
         """Store ``payload`` at ``remote_path``; uploading the same bytes again adds no copy."""
         ...
 
@@ -36,7 +46,7 @@ class Destination(Protocol):
         """What is stored at ``remote_path``, or None."""
         ...
 
-    def fingerprint(self, payload: Path) -> str:
+    def fingerprint(self, payload: PayloadSource) -> str:
         """The provider's hash of ``payload``, computed locally, to compare with ``upload``'s."""
         ...
 

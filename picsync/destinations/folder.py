@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from picsync.errors import (
     BlockedError,
@@ -23,6 +23,9 @@ from picsync.errors import (
     describe_os_error,
 )
 from picsync.model import RemoteFile
+
+if TYPE_CHECKING:
+    from picsync.destinations import PayloadSource
 
 _CHUNK = 1 << 20
 _BLOCKING_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
@@ -39,7 +42,7 @@ class FolderDestination:
 
     # ---- the protocol ------------------------------------------------------------------------
 
-    def upload(self, remote_path: str, payload: Path) -> RemoteFile:
+    def upload(self, remote_path: str, payload: PayloadSource) -> RemoteFile:
         target = self._target(remote_path)
         with _translate():
             self._check_mounted()
@@ -72,8 +75,9 @@ class FolderDestination:
             self._check_mounted()
             return self._stat_target(target, remote_path)
 
-    def fingerprint(self, payload: Path) -> str:
-        return _sha256_file(payload)
+    def fingerprint(self, payload: PayloadSource) -> str:
+        with payload.open() as stream:
+            return _sha256_stream(stream)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -121,8 +125,8 @@ def _translate() -> Iterator[None]:
         raise TransientError(message) from exc
 
 
-def _copy_synced(src: Path, dst: Path) -> None:
-    with open(src, "rb") as fin, open(dst, "xb") as fout:
+def _copy_synced(src: PayloadSource, dst: Path) -> None:
+    with src.open() as fin, open(dst, "xb") as fout:
         while chunk := fin.read(_CHUNK):
             fout.write(chunk)
         fout.flush()
@@ -144,8 +148,12 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
+        return _sha256_stream(handle)
+
+
+def _sha256_stream(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()

@@ -1,0 +1,98 @@
+"""Deliver one spooled file to one destination: upload each payload, verify, record.
+
+A destination that takes ciphertext gets the sealed image and the sealed manifest. One that
+takes plaintext by exception gets the image decrypted on the fly from the station-sealed spool
+copy, and the manifest still sealed. Every upload is checked against the destination's own
+fingerprint of exactly the bytes that were sent before the delivery counts as done.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from picsync.crashpoints import crashpoint
+from picsync.destinations import Destination, PayloadSource, call_with_retry
+from picsync.errors import (
+    DestinationError,
+    IntegrityError,
+    PermanentError,
+    PicsyncError,
+    describe_os_error,
+)
+from picsync.model import Audience, Bury, DeliveryJob, Pause, Payload, PayloadKind, RemoteFile
+from picsync.parts import WorkerParts
+from picsync.policy import decide
+from picsync.spool import DecryptedSpoolFile, SpoolFile
+
+log = structlog.get_logger("picsync.deliver")
+
+
+def payloads_for(job: DeliveryJob, plaintext: bool) -> list[Payload]:
+    """What this destination receives: the manifest always sealed; the image sealed, or for a
+    plaintext destination the station-sealed copy (uploaded decrypted)."""
+    wanted_image = Audience.STATION if plaintext else Audience.RECIPIENTS
+    return [p for p in job.payloads if p.kind == PayloadKind.MANIFEST or p.audience == wanted_image]
+
+
+def deliver(parts: WorkerParts, job: DeliveryJob) -> None:
+    dest = parts.destinations[job.destination]
+    plaintext = parts.plaintext.get(job.destination, False)
+    where = {"delivery": job.delivery_id, "file": job.file_id, "dest": job.destination}
+    try:
+        chosen = payloads_for(job, plaintext)
+        if len(chosen) != 2:
+            raise PermanentError("the spool lacks a payload this destination needs")
+        remotes = [_upload(parts, dest, job, payload) for payload in chosen]
+    except DestinationError as exc:
+        _failed(parts, job, exc)
+        return
+    except OSError as exc:
+        # The spool file itself is unreadable: retrying will not fix it; an operator must.
+        _failed(parts, job, PermanentError(f"spool file unreadable: {describe_os_error(exc)}"))
+        return
+    finished = parts.ledger.delivered(job.delivery_id, remotes, parts.clock())
+    crashpoint("deliver.committed")
+    log.info("delivered", region=dest.region, **where)
+    if finished:
+        parts.spool.remove(finished)
+        log.info("file done", file=job.file_id)
+
+
+def _source(parts: WorkerParts, payload: Payload) -> PayloadSource:
+    path = parts.spool.path(payload.spool_name)
+    if payload.audience == Audience.STATION:
+        return DecryptedSpoolFile(path, payload.size, parts.station_identities)
+    return SpoolFile(path, payload.size)
+
+
+def _upload(
+    parts: WorkerParts, dest: Destination, job: DeliveryJob, payload: Payload
+) -> RemoteFile:
+    source = _source(parts, payload)
+    remote_path = job.remote_base + payload.suffix
+    crashpoint("deliver.uploading")
+    remote = call_with_retry(lambda: dest.upload(remote_path, source))
+    crashpoint("deliver.uploaded")
+    expected = dest.fingerprint(source)
+    if remote.size != payload.size or remote.fingerprint != expected:
+        raise IntegrityError("the destination holds different bytes than were sent")
+    return remote
+
+
+def _failed(parts: WorkerParts, job: DeliveryJob, error: PicsyncError) -> None:
+    decision = decide(error, job.attempts, parts.clock(), parts.retry)
+    where = {"delivery": job.delivery_id, "dest": job.destination}
+    if isinstance(decision, Bury):
+        parts.ledger.bury_delivery(job.delivery_id, decision.reason)
+        log.error(
+            "delivery is dead; run `picsync retry` once fixed", reason=decision.reason, **where
+        )
+    elif isinstance(decision, Pause):
+        parts.ledger.pause_destination(job.destination, decision.until, decision.reason)
+        parts.ledger.retry_delivery(
+            job.delivery_id, decision.until, decision.reason, count_attempt=False
+        )
+        log.error("destination paused", reason=decision.reason, until=decision.until, **where)
+    else:
+        parts.ledger.retry_delivery(job.delivery_id, decision.not_before, decision.reason)
+        log.warning("upload failed; will retry", reason=decision.reason, **where)

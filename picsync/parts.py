@@ -1,0 +1,66 @@
+"""What every worker shares: the ledger, the spool, the routes, the destinations, the keys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from picsync.crypto import Identity, Recipient
+from picsync.destinations import Destination
+from picsync.ledger import Ledger
+from picsync.pipeline import Transform
+from picsync.policy import RetryPolicy
+from picsync.spool import Spool
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRoute:
+    root: Path
+    destinations: tuple[str, ...]
+    requeue_delay: float  # how long a file that changed while read waits before the next try
+
+
+class Doorbell:
+    """Wakes idle workers when new work arrives (a condition variable with a counter)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._rings = 0
+
+    def ring(self) -> None:
+        with self._cond:
+            self._rings += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._cond:
+            self._cond.wait_for(lambda: self._rings != seen, timeout)
+            return self._rings
+
+    @property
+    def rings(self) -> int:
+        return self._rings
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerParts:
+    """Everything a worker needs; built once by the daemon's composition root."""
+
+    ledger: Ledger
+    spool: Spool
+    routes: Mapping[str, SourceRoute]
+    destinations: Mapping[str, Destination]
+    templates: Mapping[str, str]
+    plaintext: Mapping[str, bool]  # destination → receives plaintext (encryption: none)
+    station: str
+    transform: Transform
+    recipients: tuple[Recipient, ...]
+    key_epoch: str
+    station_keys: tuple[Recipient, ...]  # the station's spool key, for plaintext destinations
+    station_identities: tuple[Identity, ...]
+    retry: RetryPolicy
+    doorbell: Doorbell
+    clock: Callable[[], float] = time.time
