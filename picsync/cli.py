@@ -57,8 +57,14 @@ def main() -> None:
 
 @main.command()
 @CONFIG_OPTION
-def check(config_path: Path) -> None:
-    """Validate the configuration and print its routes (exit 78 on any error)."""
+@click.option(
+    "--online", is_flag=True, help="Also prove auth and write access at every destination."
+)
+def check(config_path: Path, online: bool) -> None:
+    """Validate the configuration and print its routes (exit 78 on any error).
+
+    With --online, each destination is contacted; exit 69 if any of them fails.
+    """
     from picsync.report import describe_routes
 
     config = _load(config_path)
@@ -67,6 +73,15 @@ def check(config_path: Path) -> None:
     click.echo(f"configuration OK: {config.path}")
     for line in describe_routes(config):
         click.echo(f"  {line}")
+    if online:
+        from picsync.probe import probe_destinations
+
+        failures = 0
+        for name, ok, line in probe_destinations(config):
+            click.echo(f"  {name}: {'OK' if ok else 'FAILED'}: {line}", err=not ok)
+            failures += not ok
+        if failures:
+            sys.exit(69)  # EX_UNAVAILABLE
 
 
 @main.command()

@@ -17,9 +17,9 @@ import structlog
 
 from picsync import log as logsetup
 from picsync.config import Config
-from picsync.destinations import Destination, build_destination
+from picsync.destinations import Destination, DestinationContext, build_destination
 from picsync.intake import Selection
-from picsync.ledger import Ledger
+from picsync.ledger import DestinationCache, Ledger
 from picsync.parts import Doorbell, SourceRoute, WorkerParts
 from picsync.pipeline import copy_transform
 from picsync.policy import RetryPolicy
@@ -50,9 +50,17 @@ class Running:
     stop: threading.Event
 
 
-def build_destinations(config: Config) -> dict[str, Destination]:
+def build_destinations(config: Config, ledger: Ledger) -> dict[str, Destination]:
     return {
-        name: build_destination(name, settings)
+        name: build_destination(
+            DestinationContext(
+                name=name,
+                settings=settings,
+                secrets={k: v.get_secret_value() for k, v in config.secrets.get(name, {}).items()},
+                cache=DestinationCache(ledger, name),
+                station=config.settings.station,
+            )
+        )
         for name, settings in config.settings.destinations.items()
     }
 
@@ -107,7 +115,7 @@ def start(config: Config, stop: threading.Event) -> Running:
                 )
                 for name, src in settings.sources.items()
             },
-            destinations=build_destinations(config),
+            destinations=build_destinations(config, ledger),
             templates={name: d.template for name, d in settings.destinations.items()},
             plaintext=plaintext,
             station=settings.station,

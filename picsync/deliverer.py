@@ -19,6 +19,7 @@ from picsync.errors import (
     PicsyncError,
     describe_os_error,
 )
+from picsync.ledger import UploadStateSlot
 from picsync.model import Audience, Bury, DeliveryJob, Pause, Payload, PayloadKind, RemoteFile
 from picsync.parts import WorkerParts
 from picsync.policy import decide
@@ -71,7 +72,8 @@ def _upload(
     source = _source(parts, payload)
     remote_path = job.remote_base + payload.suffix
     crashpoint("deliver.uploading")
-    remote = call_with_retry(lambda: dest.upload(remote_path, source))
+    resume = UploadStateSlot(parts.ledger, job.delivery_id, remote_path)
+    remote = call_with_retry(lambda: dest.upload(remote_path, source, resume))
     crashpoint("deliver.uploaded")
     expected = dest.fingerprint(source)
     if remote.size != payload.size or remote.fingerprint != expected:

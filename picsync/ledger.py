@@ -30,7 +30,7 @@ from picsync.model import (
     Signature,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE files (
@@ -99,6 +99,21 @@ _MIGRATIONS = (
 ALTER TABLE files ADD COLUMN key_epoch TEXT;
 ALTER TABLE payloads ADD COLUMN kind TEXT NOT NULL DEFAULT 'image';
 ALTER TABLE payloads ADD COLUMN audience TEXT NOT NULL DEFAULT 'recipients';
+""",
+    """
+CREATE TABLE upload_state (
+    delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+    remote_path TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (delivery_id, remote_path)
+);
+CREATE TABLE destination_cache (
+    destination TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (destination, key)
+);
 """,
 )
 
@@ -463,6 +478,7 @@ class Ledger:
                 "VALUES (?,?,?,?)",
                 [(delivery_id, r.path, r.size, r.fingerprint) for r in remotes],
             )
+            conn.execute("DELETE FROM upload_state WHERE delivery_id=?", (delivery_id,))
             (file_id,) = conn.execute(
                 "SELECT file_id FROM deliveries WHERE id=?", (delivery_id,)
             ).fetchone()
@@ -523,6 +539,58 @@ class Ledger:
         ).fetchone()
         found = [t for t in (files, deliveries) if t is not None]
         return min(found) if found else None
+
+    # ---- what destinations keep between attempts and restarts -------------------------------
+
+    def load_upload_state(self, delivery_id: int, remote_path: str) -> str | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT state FROM upload_state WHERE delivery_id=? AND remote_path=?",
+                (delivery_id, remote_path),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def save_upload_state(self, delivery_id: int, remote_path: str, state: str, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO upload_state (delivery_id, remote_path, state, updated_at) "
+                "VALUES (?,?,?,?)",
+                (delivery_id, remote_path, state, now),
+            )
+
+    def clear_upload_state(self, delivery_id: int, remote_path: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM upload_state WHERE delivery_id=? AND remote_path=?",
+                (delivery_id, remote_path),
+            )
+
+    def cache_get(self, destination: str, key: str) -> str | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT value FROM destination_cache WHERE destination=? AND key=?",
+                (destination, key),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def cache_put(self, destination: str, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO destination_cache (destination, key, value) VALUES (?,?,?)",
+                (destination, key, value),
+            )
+
+    def cache_delete(self, destination: str, key: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM destination_cache WHERE destination=? AND key=?", (destination, key)
+            )
 
     # ---- operator commands ----------------------------------------------------------------------
 
@@ -610,3 +678,38 @@ def _json_list(values: Iterable[str]) -> str:
 def wall_clock() -> float:
     """The ledger stores wall-clock times (they must mean something after a restart)."""
     return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStateSlot:
+    """One delivery's resumable-upload state for one remote path (a destination's ResumeState)."""
+
+    ledger: Ledger
+    delivery_id: int
+    remote_path: str
+
+    def load(self) -> str | None:
+        return self.ledger.load_upload_state(self.delivery_id, self.remote_path)
+
+    def save(self, state: str) -> None:
+        self.ledger.save_upload_state(self.delivery_id, self.remote_path, state, wall_clock())
+
+    def clear(self) -> None:
+        self.ledger.clear_upload_state(self.delivery_id, self.remote_path)
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationCache:
+    """A destination's durable key-value cache (a destination's KeyValueCache)."""
+
+    ledger: Ledger
+    destination: str
+
+    def get(self, key: str) -> str | None:
+        return self.ledger.cache_get(self.destination, key)
+
+    def put(self, key: str, value: str) -> None:
+        self.ledger.cache_put(self.destination, key, value)
+
+    def delete(self, key: str) -> None:
+        self.ledger.cache_delete(self.destination, key)

@@ -232,3 +232,50 @@ def test_run_with_bad_config_exits_78(site: Site) -> None:
     done = picsync("run", "-c", str(site.config))
     assert done.returncode == 78
     assert "workers (line" in done.stderr
+
+
+DROPBOX = """\
+  records:
+    type: dropbox
+    region: eu
+    app_key: k3y
+"""
+
+
+def test_cloud_destination_must_declare_its_region(folder: Path) -> None:
+    text = GOOD.replace("keys:\n", DROPBOX.replace("    region: eu\n", "") + "keys:\n")
+    (found,) = problems(write(folder, text))
+    assert found.startswith("destinations.records.region (missing; its section starts at line")
+
+
+def test_cloud_secret_inline_is_refused(folder: Path) -> None:
+    text = GOOD.replace("keys:\n", DROPBOX + "    refresh_token: sl.secret-value\n" + "keys:\n")
+    (found,) = problems(write(folder, text))
+    assert found.startswith("destinations.records.refresh_token (line 15): secrets never go")
+    assert "sl.secret-value" not in found
+    assert "PICSYNC_DESTINATIONS__RECORDS__REFRESH_TOKEN" in found
+
+
+def test_cloud_secret_from_file_and_environment(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = folder / "dropbox.token"
+    token.write_text("refresh-from-file\n")
+    token.chmod(0o600)
+    text = GOOD.replace("keys:\n", DROPBOX + "    refresh_token_file: dropbox.token\n" + "keys:\n")
+    monkeypatch.setenv("PICSYNC_DESTINATIONS__RECORDS__APP_SECRET", "secret-from-env")
+    config = load_config(write(folder, text))
+    assert config.secret("records", "refresh_token") == "refresh-from-file"
+    assert config.secret("records", "app_secret") == "secret-from-env"
+
+
+def test_box_needs_exactly_one_folder(folder: Path) -> None:
+    box = "  clinic:\n    type: box\n    region: de\n    auth: developer_token\n"
+    (found,) = problems(write(folder, GOOD.replace("keys:\n", box + "keys:\n")))
+    assert found.startswith("destinations.clinic (line 11): give exactly one of folder_id")
+
+
+def test_unknown_region_is_refused(folder: Path) -> None:
+    text = GOOD.replace("keys:\n", DROPBOX.replace("region: eu", "region: ca") + "keys:\n")
+    (found,) = problems(write(folder, text))
+    assert found.startswith("destinations.records.region (line 13): ")

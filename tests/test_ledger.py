@@ -41,7 +41,7 @@ def spool(ledger: Ledger, file_id: int, sha: str, dests: tuple[str, ...] = ("a",
 def test_pragmas_and_schema_version(ledger: Ledger) -> None:
     conn = sqlite3.connect(ledger.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert ledger._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert ledger.integrity_ok()
 
@@ -234,3 +234,27 @@ def test_quarantine_keeps_the_path_for_the_operator(ledger: Ledger) -> None:
     ledger.claim_prepare(1.0, ["cam"])
     ledger.finish_file(other, FileState.VANISHED, "gone", 2.0)
     assert ledger.files_in_states(["vanished"])[0].rel_path is None
+
+
+def test_upload_state_and_cache_survive_reopening(tmp_path: Path) -> None:
+    from picsync.ledger import DestinationCache, UploadStateSlot
+
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    file_id = ledger.discover("cam", "k1", "a.jpg", SIG, now=1.0)
+    assert file_id is not None
+    ledger.claim_prepare(1.0, ["cam"])
+    spool(ledger, file_id, "a" * 64)
+    job = ledger.claim_delivery(2.0, ["a"])
+    assert job is not None
+    slot = UploadStateSlot(ledger, job.delivery_id, "st/1.jpg.age")
+    slot.save('{"session": "s1", "offset": 8388608}')
+    DestinationCache(ledger, "a").put("folder:/st/2026", "12345")
+    ledger.close()
+    reopened = Ledger(tmp_path / "l.sqlite3")
+    assert UploadStateSlot(reopened, job.delivery_id, "st/1.jpg.age").load() == (
+        '{"session": "s1", "offset": 8388608}'
+    )
+    assert DestinationCache(reopened, "a").get("folder:/st/2026") == "12345"
+    assert DestinationCache(reopened, "b").get("folder:/st/2026") is None
+    reopened.delivered(job.delivery_id, [RemoteFile("st/1.jpg.age", 10, "f")], 3.0)
+    assert UploadStateSlot(reopened, job.delivery_id, "st/1.jpg.age").load() is None

@@ -7,7 +7,8 @@ each as ``key.path (line N): what is wrong``. Callers exit with code 78 on it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +16,27 @@ from pydantic import SecretStr, ValidationError
 
 from picsync.config.keys import IDENTITY_HERE, identity_lines, read_recipients
 from picsync.config.models import (
+    BoxDestinationSettings,
     DestinationSettings,
+    DropboxDestinationSettings,
     FolderDestinationSettings,
     Settings,
     SourceSettings,
 )
-from picsync.config.secrets import SecretError, resolve_secret
+from picsync.config.secrets import (
+    SecretError,
+    expand_secret_path,
+    read_secret_file,
+    resolve_secret,
+)
 from picsync.config.yamlmap import KeyPath, PositionedYaml, format_key, load_positioned
 from picsync.crypto import Recipient
 from picsync.errors import ConfigError, describe_os_error
 
 __all__ = [
+    "BoxDestinationSettings",
     "Config",
+    "DropboxDestinationSettings",
     "DestinationSettings",
     "FolderDestinationSettings",
     "Settings",
@@ -36,6 +46,11 @@ __all__ = [
 
 # Keys holding secrets: they may come from the environment or a *_file, never from the YAML.
 SECRET_KEYS: tuple[KeyPath, ...] = (("privacy", "hash_key"),)
+DESTINATION_TYPES: dict[str, Any] = {
+    "folder": FolderDestinationSettings,
+    "dropbox": DropboxDestinationSettings,
+    "box": BoxDestinationSettings,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +63,12 @@ class Config:
     recipients: tuple[Recipient, ...]
     key_epoch: str
     warnings: tuple[str, ...] = ()
+    secrets: Mapping[str, Mapping[str, SecretStr]] = field(default_factory=dict)
+
+    def secret(self, destination: str, name: str) -> str | None:
+        """A destination's secret value (from the environment, a file or a credential)."""
+        value = self.secrets.get(destination, {}).get(name)
+        return None if value is None else value.get_secret_value()
 
     def routes(self) -> list[tuple[str, list[str]]]:
         return [(name, list(src.destinations)) for name, src in self.settings.sources.items()]
@@ -84,6 +105,8 @@ def load_config(path: Path) -> Config:
         hash_key = resolve_secret(settings.privacy.hash_key, settings.privacy.hash_key_file)
     except SecretError as exc:
         problems.append(_at(doc, ("privacy", "hash_key_file"), str(exc)))
+    secrets, secret_problems = _destination_secrets(settings, doc)
+    problems += secret_problems
     keys = read_recipients(settings, lambda key, message: _at(doc, key, message))
     problems += keys.problems
     if problems:
@@ -95,7 +118,36 @@ def load_config(path: Path) -> Config:
         recipients=tuple(keys.recipients),
         key_epoch=keys.epoch,
         warnings=tuple(keys.warnings),
+        secrets=secrets,
     )
+
+
+def _destination_secrets(
+    settings: Settings, doc: PositionedYaml
+) -> tuple[dict[str, dict[str, SecretStr]], list[str]]:
+    """Read every destination's secrets; a problem names the ``*_file`` key it came from."""
+    found: dict[str, dict[str, SecretStr]] = {}
+    problems: list[str] = []
+    for name, dest in settings.destinations.items():
+        values: dict[str, SecretStr] = {}
+        for secret in dest.SECRETS:
+            try:
+                value = resolve_secret(getattr(dest, secret), getattr(dest, f"{secret}_file"))
+            except SecretError as exc:
+                problems.append(_at(doc, ("destinations", name, f"{secret}_file"), str(exc)))
+                continue
+            if value is not None:
+                values[secret] = value
+        for secret in dest.SECRET_FILES:
+            path = getattr(dest, secret)
+            if path is None:
+                continue
+            try:
+                values[secret] = SecretStr(read_secret_file(expand_secret_path(path)))
+            except SecretError as exc:
+                problems.append(_at(doc, ("destinations", name, secret), str(exc)))
+        found[name] = values
+    return found, problems
 
 
 def _at(doc: PositionedYaml, key: KeyPath, message: str) -> str:
@@ -116,7 +168,11 @@ def _env_name(key: KeyPath) -> str:
 def _describe_validation(exc: ValidationError, doc: PositionedYaml) -> list[str]:
     problems = []
     for error in exc.errors():
-        key = tuple(part for part in error["loc"] if part not in ("folder",))
+        loc = error["loc"]
+        # A discriminated union puts the type's tag after the destination's name: drop it.
+        if len(loc) > 2 and loc[0] == "destinations" and loc[2] in DESTINATION_TYPES:
+            loc = (*loc[:2], *loc[3:])
+        key = tuple(loc)
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling and indentation)"
@@ -128,9 +184,22 @@ def _describe_validation(exc: ValidationError, doc: PositionedYaml) -> list[str]
     return problems
 
 
+def _secret_keys(doc: PositionedYaml) -> list[KeyPath]:
+    """Every key path that holds a secret: fixed ones and each destination type's own."""
+    keys = list(SECRET_KEYS)
+    destinations = doc.data.get("destinations") if isinstance(doc.data, dict) else None
+    if isinstance(destinations, dict):
+        for name, entry in destinations.items():
+            kind = entry.get("type") if isinstance(entry, dict) else None
+            model = DESTINATION_TYPES.get(kind) if isinstance(kind, str) else None
+            for field in model.SECRETS if model else ():
+                keys.append(("destinations", name, field))
+    return keys
+
+
 def _secrets_in_yaml(doc: PositionedYaml) -> list[str]:
     problems = []
-    for key in SECRET_KEYS:
+    for key in _secret_keys(doc):
         node: Any = doc.data
         for part in key:
             node = node.get(part) if isinstance(node, dict) else None
@@ -161,8 +230,7 @@ def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         entries = result.get(section)
         if isinstance(entries, dict):
             result[section] = {
-                name: ({**entry, "path": fix(entry["path"])} if _has_path(entry) else entry)
-                for name, entry in entries.items()
+                name: _fix_entry_paths(entry, fix) for name, entry in entries.items()
             }
     privacy = result.get("privacy")
     if isinstance(privacy, dict) and "hash_key_file" in privacy:
@@ -173,8 +241,21 @@ def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     return result
 
 
-def _has_path(entry: Any) -> bool:
-    return isinstance(entry, dict) and "path" in entry
+_ENTRY_PATH_KEYS = (
+    "path",
+    "jwt_config_file",
+    *(
+        f"{secret}_file"
+        for model in (DropboxDestinationSettings, BoxDestinationSettings)
+        for secret in model.SECRETS
+    ),
+)
+
+
+def _fix_entry_paths(entry: Any, fix: Any) -> Any:
+    if not isinstance(entry, dict):
+        return entry
+    return {key: fix(value) if key in _ENTRY_PATH_KEYS else value for key, value in entry.items()}
 
 
 def _check_references(settings: Settings, doc: PositionedYaml) -> list[str]:

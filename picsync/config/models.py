@@ -7,12 +7,29 @@ absolute against the config file's folder by the loader.
 from __future__ import annotations
 
 import re
-import string
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from picsync.config.base import Strict, check_template
+from picsync.config.destinations import (
+    BoxDestinationSettings,
+    DestinationSettings,
+    DropboxDestinationSettings,
+    FolderDestinationSettings,
+)
+
+__all__ = [
+    "BoxDestinationSettings",
+    "DestinationSettings",
+    "DropboxDestinationSettings",
+    "FolderDestinationSettings",
+    "Settings",
+    "SourceSettings",
+    "check_template",
+]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -30,12 +47,6 @@ DEFAULT_INCLUDE = (
     "*.pdf",
     "*.dcm",
 )
-
-TEMPLATE_FIELDS = frozenset({"station", "source", "yyyy", "mm", "dd", "id"})
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RetrySettings(Strict):
@@ -74,42 +85,6 @@ class SourceSettings(Strict):
         if self.mode == "poll":
             return max(30.0, 3 * self.poll_interval)
         return 10.0
-
-
-class EncryptionChoice(Strict):
-    """Per destination: age-encrypted to the recipients (default), or plaintext by exception."""
-
-    encryption: Literal["age", "none"] = "age"
-    plaintext_ack: str | None = None
-
-    @model_validator(mode="after")
-    def _plaintext_needs_ack(self) -> EncryptionChoice:
-        ack = (self.plaintext_ack or "").strip()
-        if self.encryption == "none" and not ack:
-            raise ValueError(
-                'encryption: none needs plaintext_ack: "<why, e.g. the BAA reference and who '
-                'approved it>"'
-            )
-        if self.encryption == "age" and self.plaintext_ack is not None:
-            raise ValueError("plaintext_ack only goes with encryption: none")
-        return self
-
-
-class FolderDestinationSettings(EncryptionChoice):
-    """A local disk or a mounted NAS folder."""
-
-    type: Literal["folder"]
-    path: Path
-    region: Literal["onprem"] = "onprem"
-    template: str = "{station}/{yyyy}/{mm}/{id}"
-
-    @field_validator("template")
-    @classmethod
-    def _template_is_safe(cls, value: str) -> str:
-        return check_template(value)
-
-
-DestinationSettings = FolderDestinationSettings
 
 
 class PrivacySettings(Strict):
@@ -178,24 +153,3 @@ class Settings(BaseSettings):
                     "(it appears in remote paths and environment variable names)"
                 )
         return value
-
-
-def check_template(value: str) -> str:
-    """A remote-name template may use only the fields DESIGN.md allows and must contain {id}."""
-    fields = set()
-    for _, field_name, spec, conv in string.Formatter().parse(value):
-        if field_name is None:
-            continue
-        if spec or conv:
-            raise ValueError(f"template field {{{field_name}}} takes no format spec")
-        fields.add(field_name)
-    unknown = fields - TEMPLATE_FIELDS
-    if unknown:
-        allowed = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
-        raise ValueError(f"unknown template field {{{sorted(unknown)[0]}}}; allowed: {allowed}")
-    if "id" not in fields:
-        raise ValueError("template must contain {id}, or different files would share a name")
-    parts = value.split("/")
-    if value.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise ValueError("template must be a relative path without empty, '.' or '..' parts")
-    return value

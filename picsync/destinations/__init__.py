@@ -8,15 +8,27 @@ imports an SDK, and backends never import each other. A backend raises only
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from picsync.destinations._retry import call_with_retry
 from picsync.model import RemoteFile
 
-__all__ = ["Destination", "PayloadSource", "build_destination", "call_with_retry"]
+__all__ = [
+    "Destination",
+    "DestinationContext",
+    "KeyValueCache",
+    "PayloadSource",
+    "ResumeState",
+    "build_destination",
+    "call_with_retry",
+]
 
 _BACKENDS = {
     "folder": "picsync.destinations.folder",
+    "dropbox": "picsync.destinations.dropbox",
+    "box": "picsync.destinations.box",
 }
 
 
@@ -31,6 +43,38 @@ class PayloadSource(Protocol):
         ...
 
 
+class ResumeState(Protocol):
+    """Where a chunked upload keeps its progress (session id, offset, parts) across attempts
+    and restarts: one slot per (delivery, remote path), kept in the ledger, JSON text."""
+
+    def load(self) -> str | None: ...
+
+    def save(self, state: str) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class KeyValueCache(Protocol):
+    """Per-destination durable cache, e.g. Box folder ids by path (kept in the ledger)."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationContext:
+    """What a backend gets to build itself: its settings, its secrets, its durable cache."""
+
+    name: str
+    settings: Any
+    secrets: Mapping[str, str]
+    cache: KeyValueCache
+    station: str
+
+
 @runtime_checkable
 class Destination(Protocol):
     """One place that sealed payloads are mirrored to."""
@@ -38,8 +82,14 @@ class Destination(Protocol):
     name: str
     region: str  # declared data region, checked against the residency policy
 
-    def upload(self, remote_path: str, payload: PayloadSource) -> RemoteFile:
-        """Store ``payload`` at ``remote_path``; uploading the same bytes again adds no copy."""
+    def upload(
+        self, remote_path: str, payload: PayloadSource, resume: ResumeState | None = None
+    ) -> RemoteFile:
+        """Store ``payload`` at ``remote_path``; uploading the same bytes again adds no copy.
+
+        A backend that uploads in chunks keeps its progress in ``resume`` so that an attempt
+        after a failure or a restart continues where the last one stopped.
+        """
         ...
 
     def stat(self, remote_path: str) -> RemoteFile | None:
@@ -50,9 +100,14 @@ class Destination(Protocol):
         """The provider's hash of ``payload``, computed locally, to compare with ``upload``'s."""
         ...
 
+    def probe(self) -> str:
+        """Prove that auth and write access work; a line for the operator, or a
+        DestinationError that says what is wrong (``picsync check --online``)."""
+        ...
 
-def build_destination(name: str, settings: Any) -> Destination:
+
+def build_destination(context: DestinationContext) -> Destination:
     """Make the backend that ``settings.type`` names (the daemon's composition root calls this)."""
-    module = importlib.import_module(_BACKENDS[settings.type])
-    destination: Destination = module.from_settings(name, settings)
+    module = importlib.import_module(_BACKENDS[context.settings.type])
+    destination: Destination = module.from_context(context)
     return destination

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from picsync.errors import (
     BlockedError,
@@ -25,7 +25,7 @@ from picsync.errors import (
 from picsync.model import RemoteFile
 
 if TYPE_CHECKING:
-    from picsync.destinations import PayloadSource
+    from picsync.destinations import DestinationContext, PayloadSource, ResumeState
 
 _CHUNK = 1 << 20
 _BLOCKING_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
@@ -42,7 +42,9 @@ class FolderDestination:
 
     # ---- the protocol ------------------------------------------------------------------------
 
-    def upload(self, remote_path: str, payload: PayloadSource) -> RemoteFile:
+    def upload(
+        self, remote_path: str, payload: PayloadSource, resume: ResumeState | None = None
+    ) -> RemoteFile:
         target = self._target(remote_path)
         with _translate():
             self._check_mounted()
@@ -74,6 +76,14 @@ class FolderDestination:
         with _translate():
             self._check_mounted()
             return self._stat_target(target, remote_path)
+
+    def probe(self) -> str:
+        with _translate():
+            self._check_mounted()
+            probe = self.root / f".picsync-probe-{secrets.token_hex(4)}"
+            probe.write_bytes(b"picsync")
+            probe.unlink()
+        return f"folder {self.root} is writable"
 
     def fingerprint(self, payload: PayloadSource) -> str:
         with payload.open() as stream:
@@ -109,8 +119,9 @@ class FolderDestination:
         return RemoteFile(path=remote_path, size=size, fingerprint=_sha256_file(target))
 
 
-def from_settings(name: str, settings: Any) -> FolderDestination:
-    return FolderDestination(name, Path(settings.path), settings.region)
+def from_context(context: DestinationContext) -> FolderDestination:
+    settings = context.settings
+    return FolderDestination(context.name, Path(settings.path), settings.region)
 
 
 @contextmanager
