@@ -7,6 +7,8 @@ reason a person can read (the file then goes to quarantine). Rules: ``specs/deid
 Each format module exposes ``scrub(src, dst, options) -> ScrubReport``: ``src`` is a seekable
 binary stream of the source file; ``dst`` is write-only (it feeds the encryptor, so nothing can be
 read back or seeked). A format module verifies its own output before writing it (deid.md rule 12).
+Image data is streamed, so a refusal may come after some bytes were written: on ``RefusedError``
+the caller discards everything written to ``dst``.
 """
 
 from __future__ import annotations
@@ -43,5 +45,10 @@ def scrub(src: BinaryIO, dst: BinaryIO, options: ScrubOptions | None = None) -> 
     module_name = _MODULES.get(fmt)
     if module_name is None:
         raise RefusedError(f"{name}: picsync does not de-identify this format")
-    module: _FormatScrubber = importlib.import_module(module_name)
+    try:
+        module: _FormatScrubber = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise RefusedError(f"{name}: de-identification is not available in this build") from None
     return module.scrub(src, dst, options or ScrubOptions())
