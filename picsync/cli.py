@@ -238,3 +238,60 @@ def decrypt(inputs: tuple[Path, ...], identity_files: tuple[Path, ...], out: Pat
     click.echo(f"{len(result.restored)} restored, {len(result.failed)} failed", err=True)
     if result.failed:
         sys.exit(1)
+
+
+@main.group()
+def quarantine() -> None:
+    """Files picsync refused: see why, and release them once fixed."""
+
+
+@quarantine.command("list")
+@CONFIG_OPTION
+def quarantine_list(config_path: Path) -> None:
+    """Quarantined files with their real paths and reasons (for a local operator)."""
+    config = _load(config_path)
+    ledger = _ledger_for(config)
+    rows = ledger.files_in_states(["quarantined"])
+    if not rows:
+        click.echo("quarantine is empty")
+        return
+    for row in rows:
+        source = config.settings.sources.get(row.source)
+        path = source.path / row.rel_path if source and row.rel_path else "(path not kept)"
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.discovered_at))
+        click.echo(f"{row.id}\t{when}\t{row.source}\t{path}\n\t{row.last_error}")
+
+
+@quarantine.command("release")
+@CONFIG_OPTION
+@click.argument("file_ids", nargs=-1, type=int)
+@click.option("--all", "release_all", is_flag=True, help="Release every quarantined file.")
+def quarantine_release(config_path: Path, file_ids: tuple[int, ...], release_all: bool) -> None:
+    """Send quarantined files (by id from `quarantine list`) through the pipeline again."""
+    if not file_ids and not release_all:
+        _fail("picsync: name the file ids to release, or --all", 2)
+    config = _load(config_path)
+    ledger = _ledger_for(config)
+    released = ledger.release_quarantined(None if release_all else list(file_ids), time.time())
+    missing = sorted(set(file_ids) - set(released))
+    click.echo(f"{len(released)} released")
+    if missing:
+        _fail(f"picsync: not in quarantine: {', '.join(map(str, missing))}", 1)
+
+
+@main.command("scrub")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
+def scrub_command(inputs: tuple[Path, ...], out: Path) -> None:
+    """Write de-identified plaintext copies, a manifest.json and a report.json, so a privacy
+    officer can inspect exactly what would leave the station."""
+    from rich.progress import Progress
+
+    from picsync.inspect import scrub_copies
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("scrubbing", total=None)
+        result = scrub_copies(
+            inputs, out, lambda total: progress.update(task, total=total, advance=1)
+        )
+    click.echo(f"{result.cleaned} cleaned, {result.refused} refused; see {out / 'report.json'}")

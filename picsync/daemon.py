@@ -18,12 +18,13 @@ import structlog
 from picsync import log as logsetup
 from picsync.config import Config
 from picsync.destinations import Destination, DestinationContext, build_destination
+from picsync.identity import compile_rule
 from picsync.intake import Selection
 from picsync.ledger import DestinationCache, Ledger
 from picsync.parts import Doorbell, SourceRoute, WorkerParts
-from picsync.pipeline import copy_transform
 from picsync.policy import RetryPolicy
 from picsync.spool import Spool
+from picsync.stages import ScrubStage
 from picsync.statedir import (
     DaemonLock,
     StateDir,
@@ -112,6 +113,9 @@ def start(config: Config, stop: threading.Event) -> Running:
                     root=src.path,
                     destinations=tuple(src.destinations),
                     requeue_delay=src.quiet_unclosed,
+                    identity_rule=compile_rule(src.identity_pattern)
+                    if src.identity_pattern
+                    else None,
                 )
                 for name, src in settings.sources.items()
             },
@@ -119,11 +123,12 @@ def start(config: Config, stop: threading.Event) -> Running:
             templates={name: d.template for name, d in settings.destinations.items()},
             plaintext=plaintext,
             station=settings.station,
-            transform=copy_transform,
+            transform=ScrubStage(),
             recipients=config.recipients,
             key_epoch=config.key_epoch,
             station_keys=(station.recipient,) if station else (),
             station_identities=(station,) if station else (),
+            pseudonym_key=hash_key,
             retry=RetryPolicy(
                 max_attempts=settings.retry.max_attempts,
                 base_delay=settings.retry.base_delay,

@@ -594,6 +594,24 @@ class Ledger:
 
     # ---- operator commands ----------------------------------------------------------------------
 
+    def release_quarantined(self, file_ids: Sequence[int] | None, now: float) -> list[int]:
+        """``picsync quarantine release``: quarantined files go back to be prepared again.
+
+        ``None`` releases every quarantined file. Returns the ids released.
+        """
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT id FROM files WHERE state='quarantined' AND rel_path IS NOT NULL"
+            ).fetchall()
+            candidates = {row[0] for row in rows}
+            chosen = sorted(candidates if file_ids is None else candidates & set(file_ids))
+            conn.executemany(
+                "UPDATE files SET state='new', attempts=0, not_before=?, last_error=NULL, "
+                "finished_at=NULL WHERE id=?",
+                [(now, file_id) for file_id in chosen],
+            )
+        return chosen
+
     def revive_dead(self, now: float) -> int:
         """``picsync retry``: dead deliveries go back to pending with a fresh attempt count."""
         with self._tx() as conn:

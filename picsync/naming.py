@@ -37,12 +37,19 @@ def extension_for(fmt: Format) -> str:
 
 
 def render_remote_base(
-    template: str, *, station: str, source: str, remote_id: str, when: datetime
+    template: str,
+    *,
+    station: str,
+    source: str,
+    remote_id: str,
+    when: datetime,
+    patient: str = "unassigned",
 ) -> str:
     """Fill a validated template; the result is the remote path without its suffix."""
     return template.format(
         station=station,
         source=source,
+        patient=patient,
         id=remote_id,
         yyyy=f"{when.year:04d}",
         mm=f"{when.month:02d}",

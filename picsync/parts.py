@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ class SourceRoute:
     root: Path
     destinations: tuple[str, ...]
     requeue_delay: float  # how long a file that changed while read waits before the next try
+    identity_rule: re.Pattern[str] | None = None
 
 
 class Doorbell:
@@ -61,6 +63,7 @@ class WorkerParts:
     key_epoch: str
     station_keys: tuple[Recipient, ...]  # the station's spool key, for plaintext destinations
     station_identities: tuple[Identity, ...]
+    pseudonym_key: bytes  # for {patient} in remote names
     retry: RetryPolicy
     doorbell: Doorbell
     clock: Callable[[], float] = time.time

@@ -97,7 +97,9 @@ class ManifestFacts:
     prepared_at: str  # ISO 8601, UTC
 
 
-def build_manifest(facts: ManifestFacts, produced: Produced) -> bytes:
+def build_manifest(
+    facts: ManifestFacts, produced: Produced, identifiers: Mapping[str, str]
+) -> bytes:
     """The manifest JSON. It holds PHI (the original path, identifiers): it is only ever sealed."""
     result = produced.result
     document = {
@@ -114,7 +116,7 @@ def build_manifest(facts: ManifestFacts, produced: Produced) -> bytes:
         "format": result.format.value,
         "capture_time": result.capture_time,
         "removed": list(result.removed),
-        "identifiers": dict(result.identifiers),
+        "identifiers": dict(identifiers),
         "key_epoch": facts.key_epoch,
         "prepared_at": facts.prepared_at,
         "picsync_version": __version__,

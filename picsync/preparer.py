@@ -17,6 +17,7 @@ import structlog
 from picsync.crashpoints import crashpoint
 from picsync.crypto import AgeEncryptor
 from picsync.errors import RefusedError, SourceError
+from picsync.identity import identifiers_from_path, patient_identifier, pseudonym
 from picsync.ledger import DuplicateContentError, NewDelivery
 from picsync.model import (
     Audience,
@@ -84,6 +85,11 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
         return
     now = parts.clock()
     extension = extension_for(produced.result.format)
+    identifiers = {
+        **identifiers_from_path(route.identity_rule, job.rel_path),
+        **produced.result.identifiers,
+    }
+    patient = pseudonym(parts.pseudonym_key, patient_identifier(route.identity_rule, identifiers))
     facts = ManifestFacts(
         remote_id=remote_id,
         station=parts.station,
@@ -95,7 +101,7 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
         key_epoch=parts.key_epoch,
         prepared_at=datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="seconds"),
     )
-    manifest = _seal_manifest(parts, remote_id, build_manifest(facts, produced))
+    manifest = _seal_manifest(parts, remote_id, build_manifest(facts, produced, identifiers))
     parts.spool.sync()
     payloads = [
         Payload(
@@ -133,6 +139,7 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
                 source=job.source,
                 remote_id=remote_id,
                 when=when,
+                patient=patient,
             ),
         )
         for name in route.destinations

@@ -260,15 +260,26 @@ def _fix_entry_paths(entry: Any, fix: Any) -> Any:
 
 def _check_references(settings: Settings, doc: PositionedYaml) -> list[str]:
     problems = []
+    shared_key = settings.privacy.hash_key is not None or settings.privacy.hash_key_file is not None
+    for name, dest in settings.destinations.items():
+        if "{patient}" in dest.template and not shared_key:
+            problems.append(
+                _at(
+                    doc,
+                    ("destinations", name, "template"),
+                    "{patient} needs privacy.hash_key_file (a secret the clinic keeps): without "
+                    "it the pseudonyms would change if this station's state were lost",
+                )
+            )
     for name, source in settings.sources.items():
-        for index, dest in enumerate(source.destinations):
-            if dest not in settings.destinations:
+        for index, target in enumerate(source.destinations):
+            if target not in settings.destinations:
                 known = ", ".join(sorted(settings.destinations))
                 problems.append(
                     _at(
                         doc,
                         ("sources", name, "destinations", index),
-                        f"no destination named {dest!r} (defined: {known})",
+                        f"no destination named {target!r} (defined: {known})",
                     )
                 )
     return problems

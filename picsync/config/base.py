@@ -6,7 +6,7 @@ import string
 
 from pydantic import BaseModel, ConfigDict
 
-TEMPLATE_FIELDS = frozenset({"station", "source", "yyyy", "mm", "dd", "id"})
+TEMPLATE_FIELDS = frozenset({"station", "source", "patient", "yyyy", "mm", "dd", "id"})
 
 
 class Strict(BaseModel):

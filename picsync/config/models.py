@@ -20,6 +20,7 @@ from picsync.config.destinations import (
     DropboxDestinationSettings,
     FolderDestinationSettings,
 )
+from picsync.identity import compile_rule
 
 __all__ = [
     "BoxDestinationSettings",
@@ -76,6 +77,17 @@ class SourceSettings(Strict):
     rescan_interval: float = Field(default=300.0, gt=0)
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_INCLUDE))
     exclude: list[str] = Field(default_factory=list)
+    identity_pattern: str | None = None
+
+    @field_validator("identity_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compile_rule(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
 
     @property
     def quiet_unclosed(self) -> float:
