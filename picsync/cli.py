@@ -19,6 +19,7 @@ from picsync import __version__
 from picsync.errors import EX_CONFIG, ConfigError, LockedError
 
 if TYPE_CHECKING:
+    from picsync.audit import AuditLog
     from picsync.config import Config
     from picsync.ledger import Ledger
 
@@ -90,9 +91,10 @@ def run(config_path: Path) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
     from picsync import daemon
 
+    stop = daemon.stop_on_signals()
     config = _load(config_path)
     try:
-        code = daemon.run(config)
+        code = daemon.run(config, stop)
     except LockedError as exc:
         _fail(f"picsync: {exc}", 75)  # EX_TEMPFAIL: try again once the other one stopped
     sys.exit(code)
@@ -295,3 +297,68 @@ def scrub_command(inputs: tuple[Path, ...], out: Path) -> None:
             inputs, out, lambda total: progress.update(task, total=total, advance=1)
         )
     click.echo(f"{result.cleaned} cleaned, {result.refused} refused; see {out / 'report.json'}")
+
+
+@main.group()
+def audit() -> None:
+    """The chain-of-custody log: check it, show a file's custody, re-check the destinations."""
+
+
+def _audit_log(config: Config) -> AuditLog:
+    from picsync.audit import AuditLog
+
+    root = config.settings.state_dir
+    if not (root / "audit.jsonl").exists():
+        _fail(f"picsync: no audit log yet in {root}", 1)
+    return AuditLog(root)
+
+
+@audit.command("verify")
+@CONFIG_OPTION
+def audit_verify(config_path: Path) -> None:
+    """Check the whole hash chain; report the first broken record."""
+    log = _audit_log(_load(config_path))
+    problem = log.verify()
+    if problem is None:
+        count = sum(1 for _ in log.records())
+        click.echo(f"audit log intact: {count} records, every one linked to the one before")
+        return
+    where = f"record {problem.line}" if problem.line else "head"
+    _fail(f"picsync: audit log broken at {where}: {problem.reason}", 1)
+
+
+@audit.command("show")
+@CONFIG_OPTION
+@click.argument("ident")
+def audit_show(config_path: Path, ident: str) -> None:
+    """Every record about one file (its ledger id, or the random id in its remote name)."""
+    records = _audit_log(_load(config_path)).custody(ident)
+    if not records:
+        _fail(f"picsync: no audit records for {ident}", 1)
+    for record in records:
+        click.echo(json.dumps(record, sort_keys=True))
+
+
+@audit.command("verify-remote")
+@CONFIG_OPTION
+@click.option("--sample", type=int, default=None, help="Check this many random objects.")
+def audit_verify_remote(config_path: Path, sample: int | None) -> None:
+    """Re-read remote metadata; report objects whose fingerprint no longer matches the log."""
+    from picsync.remote_check import check_remote
+
+    config = _load(config_path)
+    log = _audit_log(config)
+    counts: dict[str, int] = {}
+    for finding in check_remote(config, log, sample):
+        key = finding.verdict.split(":")[0]
+        counts[key] = counts.get(key, 0) + 1
+        if finding.verdict != "ok":
+            item = finding.item
+            click.echo(f"{finding.verdict.upper()}\t{item.destination}\t{item.path}", err=True)
+    summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+    click.echo(summary or "nothing uploaded yet")
+    if set(counts) - {"ok"}:
+        sys.exit(1)
+
+
+main.add_command(audit_verify_remote, name="verify-remote")

@@ -16,6 +16,7 @@ from types import FrameType
 import structlog
 
 from picsync import log as logsetup
+from picsync.audit import AuditLog
 from picsync.config import Config
 from picsync.destinations import Destination, DestinationContext, build_destination
 from picsync.identity import compile_rule
@@ -105,6 +106,7 @@ def start(config: Config, stop: threading.Event) -> Running:
                 )
         station = load_or_create_station_identity(state) if any(plaintext.values()) else None
         doorbell = Doorbell()
+        audit = AuditLog(state.root)
         parts = WorkerParts(
             ledger=ledger,
             spool=spool,
@@ -116,6 +118,9 @@ def start(config: Config, stop: threading.Event) -> Running:
                     identity_rule=compile_rule(src.identity_pattern)
                     if src.identity_pattern
                     else None,
+                    after_upload=src.after_upload,
+                    archive_dir=src.archive_dir,
+                    retention_days=src.retention_days,
                 )
                 for name, src in settings.sources.items()
             },
@@ -133,8 +138,10 @@ def start(config: Config, stop: threading.Event) -> Running:
                 max_attempts=settings.retry.max_attempts,
                 base_delay=settings.retry.base_delay,
                 max_delay=settings.retry.max_delay,
+                blocked_pause=settings.retry.blocked_pause,
             ),
             doorbell=doorbell,
+            audit=audit,
         )
         watcher = Watcher(
             sources={
@@ -152,6 +159,7 @@ def start(config: Config, stop: threading.Event) -> Running:
             },
             ledger=ledger,
             hash_key=hash_key,
+            audit=audit,
             on_found=doorbell.ring,
             stop=stop,
         )
@@ -183,14 +191,9 @@ def shutdown(running: Running, timeout: float = STOP_TIMEOUT_S) -> bool:
     return clean
 
 
-def run(config: Config) -> int:
-    """``picsync run``: start, wait for a stop signal, stop. Returns the exit code."""
-    settings = config.settings
-    logsetup.configure(
-        settings.log.level,
-        settings.log.format,
-        roots=[src.path for src in settings.sources.values()],
-    )
+def stop_on_signals() -> threading.Event:
+    """SIGTERM and SIGINT set the returned event; installed before anything slow happens, so a
+    stop request during start-up is honoured instead of killing the process mid-step."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -199,6 +202,18 @@ def run(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def run(config: Config, stop: threading.Event | None = None) -> int:
+    """``picsync run``: start, wait for a stop signal, stop. Returns the exit code."""
+    settings = config.settings
+    logsetup.configure(
+        settings.log.level,
+        settings.log.format,
+        roots=[src.path for src in settings.sources.values()],
+    )
+    stop = stop or stop_on_signals()
     running = start(config, stop)
     log.info("running", sources=len(settings.sources), destinations=len(settings.destinations))
     while not stop.wait(1.0):

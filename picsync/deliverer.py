@@ -51,7 +51,15 @@ def deliver(parts: WorkerParts, job: DeliveryJob) -> None:
         # The spool file itself is unreadable: retrying will not fix it; an operator must.
         _failed(parts, job, PermanentError(f"spool file unreadable: {describe_os_error(exc)}"))
         return
-    finished = parts.ledger.delivered(job.delivery_id, remotes, parts.clock())
+    parts.audit.append(
+        "uploaded",
+        file=job.file_id,
+        remote_id=job.remote_base.rsplit("/", 1)[-1],
+        destination=job.destination,
+        region=dest.region,
+        objects=[{"path": r.path, "size": r.size, "fingerprint": r.fingerprint} for r in remotes],
+    )
+    finished = parts.ledger.delivered(job.delivery_id, remotes, parts.clock(), dest.region)
     crashpoint("deliver.committed")
     log.info("delivered", region=dest.region, **where)
     if finished:

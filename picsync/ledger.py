@@ -22,6 +22,7 @@ from pathlib import Path
 from picsync.model import (
     Audience,
     DeliveryJob,
+    DisposalJob,
     FileState,
     Payload,
     PayloadKind,
@@ -30,7 +31,7 @@ from picsync.model import (
     Signature,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE files (
@@ -114,6 +115,10 @@ CREATE TABLE destination_cache (
     value TEXT NOT NULL,
     PRIMARY KEY (destination, key)
 );
+""",
+    """
+ALTER TABLE files ADD COLUMN disposition TEXT;
+ALTER TABLE remote_files ADD COLUMN region TEXT;
 """,
 )
 
@@ -223,6 +228,9 @@ class Ledger:
         """Put interrupted work back in the queue; returns (files, deliveries) reset."""
         with self._tx() as conn:
             files = conn.execute("UPDATE files SET state='new' WHERE state='preparing'").rowcount
+            files += conn.execute(
+                "UPDATE files SET state='delivered' WHERE state='disposing'"
+            ).rowcount
             deliveries = conn.execute(
                 "UPDATE deliveries SET state='pending' WHERE state='running'"
             ).rowcount
@@ -465,7 +473,13 @@ class Ledger:
             ),
         )
 
-    def delivered(self, delivery_id: int, remotes: Sequence[RemoteFile], now: float) -> list[str]:
+    def delivered(
+        self,
+        delivery_id: int,
+        remotes: Sequence[RemoteFile],
+        now: float,
+        region: str | None = None,
+    ) -> list[str]:
         """Record a verified delivery. When it was the file's last, the file is done in the same
         transaction and the spool names it no longer needs are returned for deletion."""
         with self._tx() as conn:
@@ -474,9 +488,9 @@ class Ledger:
                 (now, delivery_id),
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO remote_files (delivery_id, path, size, fingerprint) "
-                "VALUES (?,?,?,?)",
-                [(delivery_id, r.path, r.size, r.fingerprint) for r in remotes],
+                "INSERT OR REPLACE INTO remote_files "
+                "(delivery_id, path, size, fingerprint, region) VALUES (?,?,?,?,?)",
+                [(delivery_id, r.path, r.size, r.fingerprint, region) for r in remotes],
             )
             conn.execute("DELETE FROM upload_state WHERE delivery_id=?", (delivery_id,))
             (file_id,) = conn.execute(
@@ -487,14 +501,54 @@ class Ledger:
             ).fetchone()
             if open_count:
                 return []
+            # Every copy is verified: the spool is no longer needed; the source now waits for
+            # its disposition (keep, move or delete), still with its path.
             conn.execute(
-                "UPDATE files SET state='done', rel_path=NULL, finished_at=? WHERE id=?",
-                (now, file_id),
+                "UPDATE files SET state='delivered', not_before=?, finished_at=? WHERE id=?",
+                (now, now, file_id),
             )
             rows = conn.execute(
                 "SELECT spool_name FROM payloads WHERE file_id=?", (file_id,)
             ).fetchall()
         return [row[0] for row in rows]
+
+    def claim_disposal(self, now: float, sources: Iterable[str]) -> DisposalJob | None:
+        """A delivered file whose source may now be kept, moved or deleted."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT id, source, rel_path, path_key, dev, ino, size, mtime_ns, finished_at, "
+                "remote_id FROM files WHERE state='delivered' AND not_before<=? "
+                "AND source IN (SELECT value FROM json_each(?)) ORDER BY not_before, id LIMIT 1",
+                (now, _json_list(sources)),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE files SET state='disposing' WHERE id=?", (row[0],))
+        return DisposalJob(
+            file_id=row[0],
+            source=row[1],
+            rel_path=row[2],
+            path_key=row[3],
+            signature=Signature(*row[4:8]),
+            delivered_at=row[8],
+            remote_id=row[9],
+        )
+
+    def disposed(self, file_id: int, disposition: str, now: float) -> None:
+        """The file's journey is over: forget its path, remember what happened to the source."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE files SET state='done', rel_path=NULL, disposition=?, finished_at=? "
+                "WHERE id=?",
+                (disposition, now, file_id),
+            )
+
+    def postpone_disposal(self, file_id: int, not_before: float, reason: str | None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE files SET state='delivered', not_before=?, last_error=? WHERE id=?",
+                (not_before, reason, file_id),
+            )
 
     def retry_delivery(
         self, delivery_id: int, not_before: float, error: str, *, count_attempt: bool = True
@@ -528,7 +582,7 @@ class Ledger:
         """The earliest not_before among waiting work, for workers to sleep until."""
         conn = self._conn()
         (files,) = conn.execute(
-            "SELECT MIN(not_before) FROM files WHERE state='new' "
+            "SELECT MIN(not_before) FROM files WHERE state IN ('new', 'delivered') "
             "AND source IN (SELECT value FROM json_each(?))",
             (_json_list(sources),),
         ).fetchone()
@@ -641,7 +695,9 @@ class Ledger:
             "SELECT MIN(created_at) FROM deliveries WHERE state IN ('pending', 'running')"
         ).fetchone()[0]
         b = conn.execute(
-            "SELECT MIN(discovered_at) FROM files WHERE state IN ('new', 'preparing')"
+            "SELECT MIN(discovered_at) FROM files WHERE state IN ('new', 'preparing') "
+            "OR (state IN ('delivered', 'disposing') AND not_before <= ?)",
+            (wall_clock(),),
         ).fetchone()[0]
         found = [t for t in (a, b) if t is not None]
         return min(found) if found else None

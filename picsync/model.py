@@ -12,7 +12,9 @@ class FileState(StrEnum):
     NEW = "new"  # discovered and complete; waits to be prepared (scrubbed and sealed)
     PREPARING = "preparing"  # claimed by a worker; back to NEW at start-up
     SPOOLED = "spooled"  # its payloads sit in the spool; deliveries may run
-    DONE = "done"  # every delivery verified; spool cleared
+    DELIVERED = "delivered"  # every delivery verified; the source waits for keep/move/delete
+    DISPOSING = "disposing"  # claimed for disposition; back to DELIVERED at start-up
+    DONE = "done"  # delivered and disposed of; the ledger no longer holds its path
     DUPLICATE = "duplicate"  # same bytes as a file already recorded for this source
     QUARANTINED = "quarantined"  # refused, with a reason; never uploaded, never touched
     VANISHED = "vanished"  # deleted by someone else before picsync could read it
@@ -64,6 +66,19 @@ class Audience(StrEnum):
 
     RECIPIENTS = "recipients"
     STATION = "station"
+
+
+@dataclass(frozen=True, slots=True)
+class DisposalJob:
+    """A delivered file whose source is to be kept, moved to the archive or deleted."""
+
+    file_id: int
+    source: str
+    rel_path: str
+    path_key: str
+    signature: Signature
+    delivered_at: float
+    remote_id: str
 
 
 @dataclass(frozen=True, slots=True)

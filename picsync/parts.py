@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from picsync.audit import AuditLog
 from picsync.crypto import Identity, Recipient
 from picsync.destinations import Destination
 from picsync.ledger import Ledger
@@ -23,6 +24,9 @@ class SourceRoute:
     destinations: tuple[str, ...]
     requeue_delay: float  # how long a file that changed while read waits before the next try
     identity_rule: re.Pattern[str] | None = None
+    after_upload: str = "keep"  # keep | move | delete, once every delivery is verified
+    archive_dir: Path | None = None
+    retention_days: float = 0.0
 
 
 class Doorbell:
@@ -66,4 +70,5 @@ class WorkerParts:
     pseudonym_key: bytes  # for {patient} in remote names
     retry: RetryPolicy
     doorbell: Doorbell
+    audit: AuditLog
     clock: Callable[[], float] = time.time

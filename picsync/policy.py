@@ -29,6 +29,7 @@ class RetryPolicy:
     max_attempts: int
     base_delay: float
     max_delay: float
+    blocked_pause: float = BLOCKED_PAUSE_S
 
 
 def backoff(attempts: int, policy: RetryPolicy, rand: Callable[[], float] = random.random) -> float:
@@ -52,7 +53,7 @@ def decide(
     """What to do with a delivery (or a file being prepared) that failed with ``error``."""
     reason = str(error) or type(error).__name__
     if isinstance(error, BlockedError):
-        return Pause(until=now + BLOCKED_PAUSE_S, reason=reason)
+        return Pause(until=now + policy.blocked_pause, reason=reason)
     if isinstance(error, PermanentError):
         return Bury(reason=reason)
     if isinstance(error, SourceError) and not error.retryable:

@@ -47,6 +47,7 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
     try:
         src, signature = open_source(route.root, job.rel_path)
     except VanishedError as exc:
+        parts.audit.append("vanished", file=job.file_id, reason=str(exc))
         parts.ledger.finish_file(job.file_id, FileState.VANISHED, str(exc), parts.clock())
         log.warning("source vanished before it was read", **where)
         return
@@ -60,6 +61,13 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
         source_sha256, source_size = sha256_stream(src)
         owner = parts.ledger.content_owner(job.source, source_sha256)
         if owner is not None and owner != job.file_id:
+            parts.audit.append(
+                "duplicate",
+                file=job.file_id,
+                source_sha256=source_sha256,
+                size=source_size,
+                duplicate_of=owner,
+            )
             parts.ledger.mark_duplicate(job.file_id, source_sha256, owner, parts.clock())
             log.info("duplicate of a file already taken", duplicate_of=owner, **where)
             return
@@ -76,6 +84,7 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
     if after != signature:
         parts.spool.remove([w.name for w in images.values()])
         if after is None:
+            parts.audit.append("vanished", file=job.file_id, reason="deleted while being read")
             parts.ledger.finish_file(
                 job.file_id, FileState.VANISHED, "deleted while being read", parts.clock()
             )
@@ -144,6 +153,7 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
         )
         for name in route.destinations
     ]
+    _audit_prepared(parts, job, source_sha256, source_size, remote_id, produced, payloads)
     try:
         parts.ledger.spooled(
             job.file_id, source_sha256, remote_id, payloads, deliveries, now, parts.key_epoch
@@ -157,6 +167,45 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
     crashpoint("prepare.committed")
     log.info("spooled", size=produced.plain_size, deliveries=len(deliveries), **where)
     parts.doorbell.ring()
+
+
+def _audit_prepared(
+    parts: WorkerParts,
+    job: PrepareJob,
+    source_sha256: str,
+    source_size: int,
+    remote_id: str,
+    produced: Produced,
+    payloads: list[Payload],
+) -> None:
+    """Discovered, scrubbed, sealed: written before the ledger commits the spooled state."""
+    audit = parts.audit
+    audit.append(
+        "discovered",
+        file=job.file_id,
+        source=job.source,
+        source_sha256=source_sha256,
+        size=source_size,
+    )
+    audit.append(
+        "scrubbed",
+        file=job.file_id,
+        format=produced.result.format.value,
+        scrubbed_sha256=produced.plain_sha256,
+        size=produced.plain_size,
+        removed=list(produced.result.removed),
+    )
+    sealed = {
+        p.kind.value + ("_station" if p.audience == Audience.STATION else ""): p.sha256
+        for p in payloads
+    }
+    audit.append(
+        "sealed",
+        file=job.file_id,
+        remote_id=remote_id,
+        ciphertext_sha256=sealed,
+        key_epoch=parts.key_epoch,
+    )
 
 
 def _seal_image(
@@ -204,5 +253,6 @@ def _failed(parts: WorkerParts, job: PrepareJob, error: SourceError) -> None:
 
 
 def _quarantine(parts: WorkerParts, job: PrepareJob, reason: str) -> None:
+    parts.audit.append("quarantined", file=job.file_id, reason=reason)
     parts.ledger.finish_file(job.file_id, FileState.QUARANTINED, reason, parts.clock())
     log.warning("quarantined", file=job.file_id, path=short_hash(job.path_key), reason=reason)

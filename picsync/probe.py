@@ -9,7 +9,7 @@ from picsync.destinations import DestinationContext, build_destination
 from picsync.errors import PicsyncError
 
 
-class _MemoryCache:
+class MemoryCache:
     """A probe must not need the daemon's ledger; a throwaway cache is enough."""
 
     def __init__(self) -> None:
@@ -32,7 +32,7 @@ def probe_destinations(config: Config) -> Iterator[tuple[str, bool, str]]:
             name=name,
             settings=settings,
             secrets={k: v.get_secret_value() for k, v in config.secrets.get(name, {}).items()},
-            cache=_MemoryCache(),
+            cache=MemoryCache(),
             station=config.settings.station,
         )
         try:

@@ -22,6 +22,7 @@ import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.inotify import InotifyObserver
 
+from picsync.audit import AuditLog
 from picsync.completeness import check_complete
 from picsync.intake import Candidate, Selection, first_sight, is_ignored_dir, is_settled, observe
 from picsync.ledger import Discovery, Ledger
@@ -83,6 +84,7 @@ class Watcher:
         sources: Mapping[str, WatchedSource],
         ledger: Ledger,
         hash_key: bytes,
+        audit: AuditLog,
         on_found: Callable[[], None],
         stop: threading.Event,
         monotonic: Callable[[], float] = time.monotonic,
@@ -91,6 +93,7 @@ class Watcher:
         self.sources = sources
         self.ledger = ledger
         self.hash_key = hash_key
+        self.audit = audit
         self.on_found = on_found
         self.stop = stop
         self.monotonic = monotonic
@@ -239,9 +242,11 @@ class Watcher:
                 ready.append(Discovery(source.name, pkey, key[1], signature))
                 del self._pending[key]
             elif now - candidate.stable_since >= source.max_wait:
-                self.ledger.quarantine_new(
-                    source.name, pkey, key[1], signature, f"never completed: {reason}", wall
+                why = f"never completed: {reason}"
+                file_id = self.ledger.quarantine_new(
+                    source.name, pkey, key[1], signature, why, wall
                 )
+                self.audit.append("quarantined", file=file_id, reason=why)
                 log.warning("quarantined an incomplete file", path=short_hash(pkey), reason=reason)
                 del self._pending[key]
             else:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import structlog
 
 from picsync.deliverer import deliver
+from picsync.disposer import dispose
 from picsync.model import DeliveryJob, PrepareJob
 from picsync.parts import WorkerParts
 from picsync.preparer import prepare
@@ -61,6 +62,15 @@ class Worker:
         if delivery is not None:
             self._guarded(
                 lambda: deliver(parts, delivery), lambda: self._release_delivery(delivery)
+            )
+            return True
+        disposal = parts.ledger.claim_disposal(now, parts.routes.keys())
+        if disposal is not None:
+            self._guarded(
+                lambda: dispose(parts, disposal),
+                lambda: parts.ledger.postpone_disposal(
+                    disposal.file_id, parts.clock() + RELEASE_DELAY_S, "internal error"
+                ),
             )
             return True
         return False

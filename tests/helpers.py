@@ -130,6 +130,7 @@ class Site:
             "state_dir": "state",
             "workers": 2,
             "retry": {"base_delay": 0.2, "max_delay": 2, "max_attempts": 5},
+            "residency": {"allowed_regions": ["onprem"]},
             "sources": {"camera": source},
             "keys": {
                 "recipients": [

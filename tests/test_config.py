@@ -16,6 +16,7 @@ ESCROW = generate_identity()
 GOOD = f"""\
 station: derm-cam-03
 state_dir: ./state
+residency: {{allowed_regions: [onprem, eu, de]}}
 sources:
   camera:
     path: ./inbox
@@ -62,26 +63,26 @@ def test_good_config_loads_with_paths_relative_to_the_file(folder: Path) -> None
 def test_unknown_key_is_named_with_its_line(folder: Path) -> None:
     text = GOOD.replace("    path: ./inbox\n", "    path: ./inbox\n    setle: 3\n")
     assert problems(write(folder, text)) == [
-        "sources.camera.setle (line 6): unknown key (check its spelling and indentation)"
+        "sources.camera.setle (line 7): unknown key (check its spelling and indentation)"
     ]
 
 
 def test_unknown_top_level_key(folder: Path) -> None:
     (found,) = problems(write(folder, GOOD + "wokers: 4\n"))
-    assert found.startswith("wokers (line 15): unknown key")
+    assert found.startswith("wokers (line 16): unknown key")
 
 
 def test_wrong_type_is_named_with_its_line(folder: Path) -> None:
     text = GOOD.replace("    path: ./inbox\n", "    path: ./inbox\n    settle: soon\n")
     (found,) = problems(write(folder, text))
-    assert found.startswith("sources.camera.settle (line 6): ")
+    assert found.startswith("sources.camera.settle (line 7): ")
     assert "number" in found
 
 
 def test_missing_source_folder(folder: Path) -> None:
     (folder / "inbox").rmdir()
     assert problems(write(folder, GOOD)) == [
-        "sources.camera.path (line 5): folder does not exist or is not a folder"
+        "sources.camera.path (line 6): folder does not exist or is not a folder"
     ]
 
 
@@ -89,7 +90,7 @@ def test_missing_required_key_points_at_its_section(folder: Path) -> None:
     text = GOOD.replace("    destinations: [outbox]\n", "")
     (found,) = problems(write(folder, text))
     assert found == (
-        "sources.camera.destinations (missing; its section starts at line 4): "
+        "sources.camera.destinations (missing; its section starts at line 5): "
         "required key is missing"
     )
 
@@ -97,13 +98,13 @@ def test_missing_required_key_points_at_its_section(folder: Path) -> None:
 def test_route_to_unknown_destination(folder: Path) -> None:
     text = GOOD.replace("[outbox]", "[outbox, nas]")
     assert problems(write(folder, text)) == [
-        "sources.camera.destinations[1] (line 6): no destination named 'nas' (defined: outbox)"
+        "sources.camera.destinations[1] (line 7): no destination named 'nas' (defined: outbox)"
     ]
 
 
 def test_duplicate_key_is_refused(folder: Path) -> None:
     (found,) = problems(write(folder, GOOD + "station: other\n"))
-    assert found == "station (line 15): this key appears twice; keep one"
+    assert found == "station (line 16): this key appears twice; keep one"
 
 
 def test_template_without_id_is_refused(folder: Path) -> None:
@@ -111,7 +112,7 @@ def test_template_without_id_is_refused(folder: Path) -> None:
         "    path: ./outbox\n", "    path: ./outbox\n    template: '{station}/{yyyy}'\n"
     )
     (found,) = problems(write(folder, text))
-    assert found.startswith("destinations.outbox.template (line 11): ")
+    assert found.startswith("destinations.outbox.template (line 12): ")
     assert "{id}" in found
 
 
@@ -119,7 +120,7 @@ def test_destination_inside_a_watched_folder_is_refused(folder: Path) -> None:
     (folder / "inbox" / "out").mkdir()
     text = GOOD.replace("path: ./outbox", "path: ./inbox/out")
     (found,) = problems(write(folder, text))
-    assert found.startswith("destinations.outbox.path (line 10): overlaps the watched folder")
+    assert found.startswith("destinations.outbox.path (line 11): overlaps the watched folder")
 
 
 def test_environment_overrides_yaml(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,7 +141,7 @@ def test_bad_environment_value_names_the_variable(
 
 def test_secret_inline_in_yaml_is_refused(folder: Path) -> None:
     (found,) = problems(write(folder, GOOD + "privacy:\n  hash_key: hunter2hunter2\n"))
-    assert found.startswith("privacy.hash_key (line 16): secrets never go in the configuration")
+    assert found.startswith("privacy.hash_key (line 17): secrets never go in the configuration")
     assert "hunter2" not in found
     assert "PICSYNC_PRIVACY__HASH_KEY" in found
 
@@ -159,13 +160,13 @@ def test_secret_file_readable_by_others_is_refused(folder: Path) -> None:
     key.write_text("0123456789abcdef\n")
     key.chmod(0o644)
     (found,) = problems(write(folder, GOOD + "privacy:\n  hash_key_file: hash.key\n"))
-    assert found.startswith("privacy.hash_key_file (line 16): ")
+    assert found.startswith("privacy.hash_key_file (line 17): ")
     assert "0644" in found and "chmod 600" in found
 
 
 def test_secret_file_missing(folder: Path) -> None:
     (found,) = problems(write(folder, GOOD + "privacy:\n  hash_key_file: nope.key\n"))
-    assert found == "privacy.hash_key_file (line 16): the secret file does not exist"
+    assert found == "privacy.hash_key_file (line 17): the secret file does not exist"
 
 
 def test_secret_from_systemd_credentials(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -251,7 +252,7 @@ def test_cloud_destination_must_declare_its_region(folder: Path) -> None:
 def test_cloud_secret_inline_is_refused(folder: Path) -> None:
     text = GOOD.replace("keys:\n", DROPBOX + "    refresh_token: sl.secret-value\n" + "keys:\n")
     (found,) = problems(write(folder, text))
-    assert found.startswith("destinations.records.refresh_token (line 15): secrets never go")
+    assert found.startswith("destinations.records.refresh_token (line 16): secrets never go")
     assert "sl.secret-value" not in found
     assert "PICSYNC_DESTINATIONS__RECORDS__REFRESH_TOKEN" in found
 
@@ -272,10 +273,10 @@ def test_cloud_secret_from_file_and_environment(
 def test_box_needs_exactly_one_folder(folder: Path) -> None:
     box = "  clinic:\n    type: box\n    region: de\n    auth: developer_token\n"
     (found,) = problems(write(folder, GOOD.replace("keys:\n", box + "keys:\n")))
-    assert found.startswith("destinations.clinic (line 11): give exactly one of folder_id")
+    assert found.startswith("destinations.clinic (line 12): give exactly one of folder_id")
 
 
 def test_unknown_region_is_refused(folder: Path) -> None:
     text = GOOD.replace("keys:\n", DROPBOX.replace("region: eu", "region: ca") + "keys:\n")
     (found,) = problems(write(folder, text))
-    assert found.startswith("destinations.records.region (line 13): ")
+    assert found.startswith("destinations.records.region (line 14): ")

@@ -41,7 +41,7 @@ def spool(ledger: Ledger, file_id: int, sha: str, dests: tuple[str, ...] = ("a",
 def test_pragmas_and_schema_version(ledger: Ledger) -> None:
     conn = sqlite3.connect(ledger.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert ledger._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert ledger.integrity_ok()
 
@@ -107,8 +107,11 @@ def test_done_file_forgets_its_path(ledger: Ledger) -> None:
     delivery = ledger.claim_delivery(3.0, ["a"])
     assert delivery is not None
     ledger.delivered(delivery.delivery_id, [RemoteFile("st/1.jpg", 10, "f")], 4.0)
-    rows = sqlite3.connect(ledger.path).execute("SELECT rel_path FROM files").fetchall()
-    assert rows == [(None,)]
+    disposal = ledger.claim_disposal(5.0, ["cam"])
+    assert disposal is not None and disposal.rel_path == "Smith_John.jpg"
+    ledger.disposed(disposal.file_id, "kept", 6.0)
+    rows = sqlite3.connect(ledger.path).execute("SELECT rel_path, disposition FROM files")
+    assert rows.fetchall() == [(None, "kept")]
 
 
 def test_same_content_is_recorded_as_duplicate(ledger: Ledger) -> None:
@@ -218,7 +221,17 @@ def test_last_delivery_completes_the_file(ledger: Ledger) -> None:
     assert ledger.delivered(second.delivery_id, [RemoteFile("x.jpg", 10, "f")], 3.0) == [
         f"rid{file_id}.image"
     ]
-    assert ledger.file_counts() == {"done": 1}
+    assert ledger.file_counts() == {"delivered": 1}
+    assert ledger.claim_disposal(3.0, ["other-source"]) is None
+    disposal = ledger.claim_disposal(3.0, ["cam"])
+    assert disposal is not None and disposal.delivered_at == 3.0
+    assert ledger.claim_disposal(3.0, ["cam"]) is None  # claimed once
+    ledger.postpone_disposal(disposal.file_id, 10.0, "Permission denied (errno 13)")
+    assert ledger.claim_disposal(9.0, ["cam"]) is None
+    again = ledger.claim_disposal(10.0, ["cam"])
+    assert again is not None
+    assert ledger.recover() == (1, 0)  # disposing goes back to delivered at start-up
+    assert ledger.file_counts() == {"delivered": 1}
     assert ledger.live_spool_names() == set()
 
 

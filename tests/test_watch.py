@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from picsync.audit import AuditLog
 from picsync.config.models import DEFAULT_INCLUDE
 from picsync.intake import Selection
 from picsync.ledger import Ledger
@@ -34,7 +35,12 @@ def make_watcher(tmp_path: Path, mode: str = "inotify", **kw: float) -> Watcher:
         scan_interval=kw.get("scan_interval", 3600.0),
     )
     return Watcher(
-        {"cam": source}, Ledger(tmp_path / "l.sqlite3"), b"k" * 32, lambda: None, threading.Event()
+        {"cam": source},
+        Ledger(tmp_path / "l.sqlite3"),
+        b"k" * 32,
+        AuditLog(tmp_path),
+        lambda: None,
+        threading.Event(),
     )
 
 

@@ -99,6 +99,7 @@ def load_config(path: Path) -> Config:
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc, doc)) from None
     problems = _check_references(settings, doc)
+    problems += _check_residency(settings, doc)
     problems += _check_filesystem(settings, doc)
     hash_key = None
     try:
@@ -109,6 +110,18 @@ def load_config(path: Path) -> Config:
     problems += secret_problems
     keys = read_recipients(settings, lambda key, message: _at(doc, key, message))
     problems += keys.problems
+    warnings = list(keys.warnings)
+    for name, dest in settings.destinations.items():
+        # Not an error: a NAS may be down when picsync starts; its deliveries wait (paused)
+        # while files are still scrubbed and sealed into the spool.
+        if isinstance(dest, FolderDestinationSettings) and not dest.path.is_dir():
+            warnings.append(
+                _at(
+                    doc,
+                    ("destinations", name, "path"),
+                    "folder does not exist now (is the share mounted?); deliveries to it wait",
+                )
+            )
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -117,7 +130,7 @@ def load_config(path: Path) -> Config:
         hash_key=hash_key,
         recipients=tuple(keys.recipients),
         key_epoch=keys.epoch,
-        warnings=tuple(keys.warnings),
+        warnings=tuple(warnings),
         secrets=secrets,
     )
 
@@ -243,6 +256,7 @@ def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
 
 _ENTRY_PATH_KEYS = (
     "path",
+    "archive_dir",
     "jwt_config_file",
     *(
         f"{secret}_file"
@@ -285,21 +299,33 @@ def _check_references(settings: Settings, doc: PositionedYaml) -> list[str]:
     return problems
 
 
+def _check_residency(settings: Settings, doc: PositionedYaml) -> list[str]:
+    """Every route must stay inside the regions the clinic allows (a source may narrow them)."""
+    problems = []
+    clinic = set(settings.residency.allowed_regions)
+    for name, source in settings.sources.items():
+        allowed = clinic & set(source.allowed_regions or clinic)
+        for index, target in enumerate(source.destinations):
+            dest = settings.destinations.get(target)
+            if dest is not None and dest.region not in allowed:
+                problems.append(
+                    _at(
+                        doc,
+                        ("sources", name, "destinations", index),
+                        f"route {name} -> {target} would store files in region {dest.region!r}, "
+                        f"outside the regions allowed for source {name!r}: "
+                        f"{', '.join(sorted(allowed)) or 'none'}",
+                    )
+                )
+    return problems
+
+
 def _check_filesystem(settings: Settings, doc: PositionedYaml) -> list[str]:
     problems = []
     for name, source in settings.sources.items():
         if not source.path.is_dir():
             problems.append(
                 _at(doc, ("sources", name, "path"), "folder does not exist or is not a folder")
-            )
-    for name, dest in settings.destinations.items():
-        if isinstance(dest, FolderDestinationSettings) and not dest.path.is_dir():
-            problems.append(
-                _at(
-                    doc,
-                    ("destinations", name, "path"),
-                    "folder does not exist or is not a folder (is the share mounted?)",
-                )
             )
     roots = [(name, src.path.resolve()) for name, src in settings.sources.items()]
     for name, dest in settings.destinations.items():
@@ -314,6 +340,28 @@ def _check_filesystem(settings: Settings, doc: PositionedYaml) -> list[str]:
                             f"overlaps the watched folder of source {source_name!r}",
                         )
                     )
+    for name, source in settings.sources.items():
+        if source.archive_dir is None:
+            continue
+        archive = source.archive_dir.resolve()
+        for other, root in roots:
+            if archive == root or root in archive.parents:
+                problems.append(
+                    _at(
+                        doc,
+                        ("sources", name, "archive_dir"),
+                        f"lies inside the watched folder of source {other!r}; it must be outside "
+                        "every watched folder, or archived files would be taken again",
+                    )
+                )
+        if not archive.is_dir():
+            problems.append(
+                _at(
+                    doc,
+                    ("sources", name, "archive_dir"),
+                    "folder does not exist or is not a folder",
+                )
+            )
     state = settings.state_dir.resolve()
     for source_name, root in roots:
         if state == root or root in state.parents:

@@ -16,8 +16,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from picsync.config.base import Strict, check_template
 
 DEFAULT_TEMPLATE = "{station}/{yyyy}/{mm}/{id}"
-DROPBOX_REGIONS = ("us", "eu", "uk", "au", "jp")
-BOX_REGIONS = ("us", "ca", "ie", "de", "fr", "uk", "jp", "sg", "au")
+# The closed list of data regions (specs/cloud-apis.md §7): Dropbox's regional storage for
+# teams (us, eu, uk, au, jp), the Box Zones (us, ca, ie, de, fr, uk, jp, sg, au), and onprem for
+# folders on the clinic's own disks.
+Region = Literal["onprem", "us", "ca", "eu", "ie", "de", "fr", "uk", "jp", "sg", "au"]
 MiB = 1 << 20
 
 

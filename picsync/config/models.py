@@ -19,6 +19,7 @@ from picsync.config.destinations import (
     DestinationSettings,
     DropboxDestinationSettings,
     FolderDestinationSettings,
+    Region,
 )
 from picsync.identity import compile_rule
 
@@ -50,12 +51,19 @@ DEFAULT_INCLUDE = (
 )
 
 
+class ResidencySettings(Strict):
+    """Where the clinic allows its photos to be stored; every route is checked against it."""
+
+    allowed_regions: list[Region] = Field(min_length=1)
+
+
 class RetrySettings(Strict):
     """Per-delivery retry schedule: exponential with jitter, capped, then dead."""
 
     max_attempts: int = Field(default=20, ge=1, le=10_000)
     base_delay: float = Field(default=10.0, gt=0)
     max_delay: float = Field(default=3600.0, gt=0)
+    blocked_pause: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _cap_above_base(self) -> RetrySettings:
@@ -78,6 +86,22 @@ class SourceSettings(Strict):
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_INCLUDE))
     exclude: list[str] = Field(default_factory=list)
     identity_pattern: str | None = None
+    allowed_regions: list[Region] | None = None  # narrows residency.allowed_regions
+    after_upload: Literal["keep", "move", "delete"] = "keep"
+    archive_dir: Path | None = None
+    retention_days: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _disposition_is_complete(self) -> SourceSettings:
+        if self.after_upload == "move" and self.archive_dir is None:
+            raise ValueError(
+                "after_upload: move needs archive_dir (a folder outside the watched one)"
+            )
+        if self.after_upload != "move" and self.archive_dir is not None:
+            raise ValueError("archive_dir only goes with after_upload: move")
+        if self.after_upload != "delete" and self.retention_days:
+            raise ValueError("retention_days only goes with after_upload: delete")
+        return self
 
     @field_validator("identity_pattern")
     @classmethod
@@ -149,6 +173,7 @@ class Settings(BaseSettings):
     state_dir: Path
     workers: int = Field(default=2, ge=1, le=64)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    residency: ResidencySettings
     sources: dict[str, SourceSettings] = Field(min_length=1)
     destinations: dict[str, DestinationSettings] = Field(min_length=1)
     keys: KeySettings = Field(default_factory=KeySettings)
