@@ -59,7 +59,9 @@ def test_unsupported_file_is_quarantined_and_can_be_released(
     daemon = Daemon(site).start()
     daemons.append(daemon)
     wait_for(
-        lambda: status(site).get("files") == {"done": 1, "quarantined": 1}, 30, "one file quarantined"
+        lambda: status(site).get("files") == {"done": 1, "quarantined": 1},
+        30,
+        "one file quarantined",
     )
     snap = status(site)
     reasons = [e["error"] for e in snap["last_errors"]]  # type: ignore[union-attr]
