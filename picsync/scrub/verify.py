@@ -27,6 +27,7 @@ __all__ = ["ensure_clean", "find_leaks", "markup_values", "text_needles"]
 
 MIN_NEEDLE = 4
 _MAX_DEPTH = 3
+_FEED = 1 << 16  # bytes of compressed input handed to zlib at a time
 _STREAM_LIMIT = 16 << 20  # one inflated stream; an ICC profile is at most ~16 MiB
 _TOTAL_LIMIT = 64 << 20  # everything inflated in one call
 _TRIVIAL = frozenset(
@@ -125,7 +126,11 @@ def _scan(
 
 
 def _inflated(data: bytes, budget: _Budget, out: dict[str, None]) -> Iterator[tuple[str, bytes]]:
-    """Every zlib, gzip and ZIP-deflate stream that inflates to something, even partly."""
+    """Every zlib, gzip and ZIP-deflate stream that inflates to something, even partly.
+
+    Input is fed in small pieces: handing zlib the whole rest of the file would copy it again
+    for every candidate header (quadratic on large files full of chance matches).
+    """
     view = memoryview(data)
     for start, kind, wbits in _stream_candidates(data):
         if budget.left <= 0:
@@ -133,15 +138,25 @@ def _inflated(data: bytes, budget: _Budget, out: dict[str, None]) -> Iterator[tu
             return
         limit = min(_STREAM_LIMIT, budget.left)
         inflater = zlib.decompressobj(wbits)
+        pieces: list[bytes] = []
+        produced = 0
+        position = start
         try:
-            payload = inflater.decompress(view[start:], limit)
+            while position < len(data) and produced < limit and not inflater.eof:
+                piece = inflater.decompress(view[position : position + _FEED], limit - produced)
+                position += _FEED - len(inflater.unconsumed_tail)
+                pieces.append(piece)
+                produced += len(piece)
+                if inflater.unconsumed_tail:
+                    break  # the limit stopped it with input left over
         except zlib.error:
-            continue  # not a stream after all (the header bytes occur by chance)
-        budget.left -= len(payload)
-        if inflater.unconsumed_tail:
+            if not produced:
+                continue  # not a stream after all (the header bytes occur by chance)
+        budget.left -= produced
+        if produced >= limit and not inflater.eof:
             out["a compressed stream inflates past the verification limit; cannot verify it"] = None
-        if payload:
-            yield kind, payload
+        if produced:
+            yield kind, b"".join(pieces)
 
 
 def _stream_candidates(data: bytes) -> Iterator[tuple[int, str, int]]:
