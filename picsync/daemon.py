@@ -22,6 +22,7 @@ from picsync.destinations import Destination, DestinationContext, build_destinat
 from picsync.identity import compile_rule
 from picsync.intake import Selection
 from picsync.ledger import DestinationCache, Ledger
+from picsync.metrics import Metrics
 from picsync.parts import Doorbell, SourceRoute, WorkerParts
 from picsync.policy import RetryPolicy
 from picsync.spool import Spool
@@ -50,6 +51,7 @@ class Running:
     ledger: Ledger
     lock: DaemonLock
     stop: threading.Event
+    metrics: Metrics
 
 
 def build_destinations(config: Config, ledger: Ledger) -> dict[str, Destination]:
@@ -107,6 +109,10 @@ def start(config: Config, stop: threading.Event) -> Running:
         station = load_or_create_station_identity(state) if any(plaintext.values()) else None
         doorbell = Doorbell()
         audit = AuditLog(state.root)
+        metrics = Metrics(ledger, state.spool)
+        if settings.metrics.listen:
+            port = metrics.serve(settings.metrics.listen)
+            log.info("metrics endpoint", port=port)
         parts = WorkerParts(
             ledger=ledger,
             spool=spool,
@@ -142,6 +148,7 @@ def start(config: Config, stop: threading.Event) -> Running:
             ),
             doorbell=doorbell,
             audit=audit,
+            metrics=metrics,
         )
         watcher = Watcher(
             sources={
@@ -175,7 +182,7 @@ def start(config: Config, stop: threading.Event) -> Running:
     except BaseException:
         lock.release()
         raise
-    return Running(watcher, workers, threads, ledger, lock, stop)
+    return Running(watcher, workers, threads, ledger, lock, stop, metrics)
 
 
 def shutdown(running: Running, timeout: float = STOP_TIMEOUT_S) -> bool:
@@ -185,6 +192,7 @@ def shutdown(running: Running, timeout: float = STOP_TIMEOUT_S) -> bool:
     for thread in running.threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     running.watcher.close()
+    running.metrics.close()
     clean = not any(t.is_alive() for t in running.threads)
     running.lock.release()
     log.info("stopped", clean=clean)

@@ -20,7 +20,16 @@ from picsync.errors import (
     describe_os_error,
 )
 from picsync.ledger import UploadStateSlot
-from picsync.model import Audience, Bury, DeliveryJob, Pause, Payload, PayloadKind, RemoteFile
+from picsync.model import (
+    Audience,
+    Bury,
+    DeliveryJob,
+    Pause,
+    Payload,
+    PayloadKind,
+    RemoteFile,
+    Retry,
+)
 from picsync.parts import WorkerParts
 from picsync.policy import decide
 from picsync.spool import DecryptedSpoolFile, SpoolFile
@@ -60,6 +69,8 @@ def deliver(parts: WorkerParts, job: DeliveryJob) -> None:
         objects=[{"path": r.path, "size": r.size, "fingerprint": r.fingerprint} for r in remotes],
     )
     finished = parts.ledger.delivered(job.delivery_id, remotes, parts.clock(), dest.region)
+    if parts.metrics is not None:
+        parts.metrics.delivered(job.destination, sum(r.size for r in remotes), parts.clock())
     crashpoint("deliver.committed")
     log.info("delivered", region=dest.region, **where)
     if finished:
@@ -92,6 +103,8 @@ def _upload(
 def _failed(parts: WorkerParts, job: DeliveryJob, error: PicsyncError) -> None:
     decision = decide(error, job.attempts, parts.clock(), parts.retry)
     where = {"delivery": job.delivery_id, "dest": job.destination}
+    if parts.metrics is not None:
+        parts.metrics.failed(job.destination, type(error).__name__, isinstance(decision, Retry))
     if isinstance(decision, Bury):
         parts.ledger.bury_delivery(job.delivery_id, decision.reason)
         log.error(

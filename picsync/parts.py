@@ -13,6 +13,7 @@ from picsync.audit import AuditLog
 from picsync.crypto import Identity, Recipient
 from picsync.destinations import Destination
 from picsync.ledger import Ledger
+from picsync.metrics import Metrics
 from picsync.pipeline import Transform
 from picsync.policy import RetryPolicy
 from picsync.spool import Spool
@@ -71,4 +72,5 @@ class WorkerParts:
     retry: RetryPolicy
     doorbell: Doorbell
     audit: AuditLog
+    metrics: Metrics | None = None
     clock: Callable[[], float] = time.time

@@ -5,24 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from picsync.config import Config
-from picsync.destinations import DestinationContext, build_destination
+from picsync.destinations import DestinationContext, MemoryCache, build_destination
 from picsync.errors import PicsyncError
-
-
-class MemoryCache:
-    """A probe must not need the daemon's ledger; a throwaway cache is enough."""
-
-    def __init__(self) -> None:
-        self._values: dict[str, str] = {}
-
-    def get(self, key: str) -> str | None:
-        return self._values.get(key)
-
-    def put(self, key: str, value: str) -> None:
-        self._values[key] = value
-
-    def delete(self, key: str) -> None:
-        self._values.pop(key, None)
 
 
 def probe_destinations(config: Config) -> Iterator[tuple[str, bool, str]]:

@@ -9,9 +9,13 @@ from dataclasses import dataclass
 
 from picsync.audit import AuditLog
 from picsync.config import Config
-from picsync.destinations import Destination, DestinationContext, build_destination
+from picsync.destinations import (
+    Destination,
+    DestinationContext,
+    MemoryCache,
+    build_destination,
+)
 from picsync.errors import PicsyncError
-from picsync.probe import MemoryCache
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,7 @@ class Site:
             },
             "destinations": {"outbox": {"type": "folder", "path": "outbox"}},
             "log": {"level": "info", "format": "json"},
+            "metrics": {"listen": None},
         }
         config.update(overrides)
         self.config.write_text(yaml.safe_dump(config, sort_keys=False))

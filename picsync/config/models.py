@@ -141,6 +141,12 @@ class KeySettings(Strict):
     recipients_file: Path | None = None
 
 
+class MetricsSettings(Strict):
+    """The Prometheus endpoint; ``listen: null`` turns it off."""
+
+    listen: str | None = Field(default="127.0.0.1:9464", pattern=r"^[^:]*:\d{1,5}$")
+
+
 class LogSettings(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -179,6 +185,7 @@ class Settings(BaseSettings):
     keys: KeySettings = Field(default_factory=KeySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @field_validator("sources", "destinations")
     @classmethod

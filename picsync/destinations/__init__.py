@@ -19,6 +19,7 @@ __all__ = [
     "Destination",
     "DestinationContext",
     "KeyValueCache",
+    "MemoryCache",
     "PayloadSource",
     "ResumeState",
     "build_destination",
@@ -62,6 +63,22 @@ class KeyValueCache(Protocol):
     def put(self, key: str, value: str) -> None: ...
 
     def delete(self, key: str) -> None: ...
+
+
+class MemoryCache:
+    """A throwaway KeyValueCache, for one-off commands that must not need the daemon's ledger."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    def put(self, key: str, value: str) -> None:
+        self._values[key] = value
+
+    def delete(self, key: str) -> None:
+        self._values.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
