@@ -6,12 +6,21 @@ token gets 400 `invalid_grant` (the SDK raises AuthError). Access tokens live `t
 seconds (Dropbox: 4 h; must stay above the SDK's 300 s refresh margin, or every call refreshes);
 an expired one gets 401 `expired_access_token` (the SDK refreshes once and retries), an unknown
 or invalidated one 401 `invalid_access_token`.
+
+The authorization-code grant (what `DropboxOAuth2FlowNoRedirect.finish` sends): `approve(url,
+account_id)` plays the person who opens the authorize URL and clicks Allow; it returns the
+one-time code Dropbox would show. The code is bound to the URL's client_id, its PKCE
+code_challenge (S256 only) and token_access_type; exchanging it needs the matching
+code_verifier (PKCE) or the app secret, once. The answer has Dropbox's shape: access_token,
+token_type, expires_in, scope, account_id, uid, and refresh_token for offline access. A wrong,
+used or foreign code or verifier gets 400 `invalid_grant`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import secrets
 import threading
 import time
@@ -41,6 +50,19 @@ class AccessGrant:
     state: AccessState = "valid"
 
 
+@dataclass(frozen=True, slots=True)
+class CodeGrant:
+    """An approved authorization: what its one-time code may be exchanged for."""
+
+    app_key: str
+    account_id: str
+    code_challenge: str | None  # PKCE, S256
+    offline: bool  # token_access_type=offline: the answer carries a refresh token
+
+
+GRANTED_SCOPE = "account_info.read files.content.read files.content.write files.metadata.read"
+
+
 class TokenAuthority:
     """Issues and checks tokens for one emulated account."""
 
@@ -50,6 +72,7 @@ class TokenAuthority:
         self.apps: dict[str, str] = {}  # app key -> app secret
         self._refresh: dict[str, RefreshGrant] = {}
         self._access: dict[str, AccessGrant] = {}
+        self._codes: dict[str, CodeGrant] = {}
         self.token_ttl = DEFAULT_TOKEN_TTL
 
     def add_app(self, app_key: str, app_secret: str) -> None:
@@ -70,6 +93,27 @@ class TokenAuthority:
             lifetime = self.token_ttl if ttl is None else ttl
             self._access[token] = AccessGrant(self._clock() + lifetime)
         return token
+
+    def approve(self, authorize_url: str, account_id: str) -> str:
+        """The person at the browser approves the app: the code Dropbox then shows."""
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorize_url).query))
+        if query.get("response_type") != "code":
+            raise ValueError("the authorize URL must ask for response_type=code")
+        challenge = query.get("code_challenge")
+        if challenge is not None and query.get("code_challenge_method") != "S256":
+            raise ValueError("PKCE needs code_challenge_method=S256")
+        grant = CodeGrant(
+            app_key=query["client_id"],
+            account_id=account_id,
+            code_challenge=challenge,
+            offline=query.get("token_access_type") == "offline",
+        )
+        code = secrets.token_urlsafe(32)
+        with self._lock:
+            if grant.app_key not in self.apps:
+                raise KeyError(f"unknown app {grant.app_key!r}")
+            self._codes[code] = grant
+        return code
 
     # ---- control -----------------------------------------------------------------------
 
@@ -110,7 +154,7 @@ class TokenAuthority:
         return None
 
     def token_endpoint(self, request: Request) -> Response:
-        """POST /oauth2/token with grant_type=refresh_token (form-encoded)."""
+        """POST /oauth2/token, grant_type refresh_token or authorization_code (form-encoded)."""
         if request.method != "POST":
             return Response.text(405, "Method Not Allowed")
         form = dict(urllib.parse.parse_qsl(request.body.decode("utf-8", "replace")))
@@ -119,6 +163,8 @@ class TokenAuthority:
         if basic is not None:
             client_id, client_secret = basic
         grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return self._exchange_code(form, client_id, client_secret)
         if grant_type != "refresh_token":
             return oauth_error("unsupported_grant_type", f"grant_type {grant_type!r}")
         if client_id is None:
@@ -139,6 +185,46 @@ class TokenAuthority:
         return Response.json(
             200, {"access_token": token, "token_type": "bearer", "expires_in": int(ttl)}
         )
+
+    def _exchange_code(
+        self, form: dict[str, str], client_id: str | None, client_secret: str | None
+    ) -> Response:
+        if client_id is None:
+            return oauth_error("invalid_request", "No auth function available for given request")
+        with self._lock:
+            secret = self.apps.get(client_id)
+            if secret is None or (client_secret is not None and client_secret != secret):
+                return oauth_error("invalid_client", "Invalid client_id or client_secret")
+            grant = self._codes.pop(form.get("code", ""), None)  # a code works once
+            if grant is None or grant.app_key != client_id:
+                return oauth_error("invalid_grant", "code doesn't exist or has expired")
+            if grant.code_challenge is not None:
+                verifier = form.get("code_verifier", "")
+                if _s256(verifier) != grant.code_challenge:
+                    return oauth_error("invalid_grant", "invalid code verifier")
+            elif client_secret is None:
+                return oauth_error(
+                    "invalid_request", "No auth function available for given request"
+                )
+            ttl = self.token_ttl
+        body = {
+            "access_token": self.issue_access_token(ttl),
+            "token_type": "bearer",
+            "expires_in": int(ttl),
+            "scope": GRANTED_SCOPE,
+            "account_id": grant.account_id,
+            "uid": str(secrets.randbelow(10**9)),
+        }
+        if grant.offline:
+            body["refresh_token"] = self.issue_refresh_token(
+                client_id, pkce=grant.code_challenge is not None
+            )
+        return Response.json(200, body)
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str] | None:
