@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from picsync.destinations import Destination
+from picsync.destinations.dropbox import DropboxDestination
 from picsync.destinations.folder import FolderDestination
 from picsync.errors import BlockedError, PermanentError
 from picsync.spool import SpoolFile
+from tests.emulators.box_support import make_destination, shared_box_emulator
+from tests.emulators.fixtures import DropboxFactory
 
 Factory = Callable[[Path], Destination]
 
@@ -27,13 +30,30 @@ def folder_factory(tmp_path: Path) -> Destination:
     return FolderDestination("nas", root)
 
 
-DESTINATIONS: dict[str, Factory] = {"folder": folder_factory}
+def box_factory(tmp_path: Path) -> Destination:
+    """The real SDK against the Box emulator (plain http, shared); a fresh folder per test."""
+    return make_destination(shared_box_emulator())
+
+
+def dropbox_factory(tmp_path: Path, dropbox_client: DropboxFactory) -> Destination:
+    """The real SDK against a fresh Dropbox emulator (fixture dropbox_client)."""
+    return DropboxDestination("dbx", dropbox_client(), region="eu", root="/picsync")
+
+
+DESTINATIONS: dict[str, Callable[..., Destination]] = {
+    "folder": folder_factory,
+    "box": box_factory,
+    "dropbox": dropbox_factory,
+}
+# Fixtures a factory takes after tmp_path, by name.
+FACTORY_FIXTURES: dict[str, tuple[str, ...]] = {"dropbox": ("dropbox_client",)}
 
 
 @pytest.fixture(params=sorted(DESTINATIONS))
 def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Destination:
-    factory: Factory = DESTINATIONS[request.param]
-    return factory(tmp_path)
+    factory = DESTINATIONS[request.param]
+    fixtures = [request.getfixturevalue(n) for n in FACTORY_FIXTURES.get(request.param, ())]
+    return factory(tmp_path, *fixtures)
 
 
 def payload(tmp_path: Path, data: bytes, name: str = "p.bin") -> SpoolFile:
