@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from picsync import __version__
+from picsync.cli_auth import auth
 from picsync.errors import EX_CONFIG, ConfigError, LockedError
 
 if TYPE_CHECKING:
@@ -91,12 +92,14 @@ def run(config_path: Path) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
     from picsync import daemon
 
-    stop = daemon.stop_on_signals()
+    signals = daemon.Signals().install()
     config = _load(config_path)
     try:
-        code = daemon.run(config, stop)
+        code = daemon.run(config, signals)
     except LockedError as exc:
         _fail(f"picsync: {exc}", 75)  # EX_TEMPFAIL: try again once the other one stopped
+    except ConfigError as exc:
+        _fail(f"picsync: {exc}", EX_CONFIG)
     sys.exit(code)
 
 
@@ -114,12 +117,16 @@ def _ledger_for(config: Config) -> Ledger:
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--paths", is_flag=True, help="Show real paths of files in flight (local only).")
-def status(config_path: Path, as_json: bool, paths: bool) -> None:
+@click.option("--watch", is_flag=True, help="A live view of queues, rates and windows.")
+def status(config_path: Path, as_json: bool, paths: bool, watch: bool) -> None:
     """Queue counts, the oldest waiting item, recent errors."""
     from picsync import report
 
     config = _load(config_path)
     ledger = _ledger_for(config)
+    if watch:
+        report.watch_status(ledger, config)
+        return
     snapshot = report.snapshot(ledger, time.time())
     if as_json:
         click.echo(json.dumps(snapshot.as_json(), indent=2, sort_keys=True))
@@ -362,3 +369,4 @@ def audit_verify_remote(config_path: Path, sample: int | None) -> None:
 
 
 main.add_command(audit_verify_remote, name="verify-remote")
+main.add_command(auth)

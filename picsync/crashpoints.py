@@ -12,6 +12,7 @@ import signal
 import threading
 
 _ENV = "PICSYNC_TEST_CRASHPOINT"
+_HANG_ENV = "PICSYNC_TEST_HANGPOINT"
 
 
 def _parse(value: str | None) -> tuple[str, int] | None:
@@ -22,13 +23,20 @@ def _parse(value: str | None) -> tuple[str, int] | None:
 
 
 _selected = _parse(os.environ.get(_ENV))
+_hang = os.environ.get(_HANG_ENV) or None
 _hits = 0
 _lock = threading.Lock()
 
 
 def crashpoint(name: str) -> None:
-    """Kill this process with SIGKILL if the test selected this point (and this occurrence)."""
+    """Kill this process with SIGKILL if the test selected this point (and this occurrence).
+
+    ``PICSYNC_TEST_HANGPOINT=name`` instead blocks the calling thread there for good, as a hung
+    network call would (for the watchdog test).
+    """
     global _hits
+    if _hang == name:
+        threading.Event().wait()
     if _selected is None or _selected[0] != name:
         return
     with _lock:

@@ -1,8 +1,10 @@
-"""The composition root: configuration in, running parts out. Threads, signals, shutdown.
+"""The daemon's lifecycle: lock, recover, run a generation of parts, supervise, reload, stop.
 
-``run(config)`` builds every part by hand (no DI framework), recovers interrupted work, starts
-the workers and the watcher, and blocks until SIGTERM or SIGINT. Stopping lets each worker finish
-the step it is in; anything cut short is recovered at the next start.
+``run`` holds the state directory's lock for its whole life. SIGTERM and SIGINT stop intake and
+let every worker finish the step it is in (a step ends at a chunk boundary); anything cut short
+is recovered at the next start. SIGHUP reloads the configuration: a bad new configuration is
+rejected with a log line and the old one keeps running. The systemd watchdog is pinged only
+while the watcher and every worker are alive and making progress.
 """
 
 from __future__ import annotations
@@ -10,223 +12,206 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import structlog
 
 from picsync import log as logsetup
+from picsync.alerts import Alerter
 from picsync.audit import AuditLog
-from picsync.config import Config
-from picsync.destinations import Destination, DestinationContext, build_destination
-from picsync.identity import compile_rule
-from picsync.intake import Selection
-from picsync.ledger import DestinationCache, Ledger
-from picsync.metrics import Metrics
-from picsync.parts import Doorbell, SourceRoute, WorkerParts
-from picsync.policy import RetryPolicy
+from picsync.config import Config, load_config
+from picsync.errors import ConfigError
+from picsync.health import check_conditions
+from picsync.ledger import Ledger
+from picsync.sdnotify import Notifier
+from picsync.selfcheck import low_space_problem, network_filesystem_problem
 from picsync.spool import Spool
-from picsync.stages import ScrubStage
-from picsync.statedir import (
-    DaemonLock,
-    StateDir,
-    load_or_create_hash_key,
-    load_or_create_station_identity,
-)
-from picsync.watch import WatchedSource, Watcher
-from picsync.worker import Worker
+from picsync.statedir import DaemonLock, StateDir
+from picsync.wiring import Generation, Shared, alerter_for, build
 
 log = structlog.get_logger("picsync.daemon")
 
-STOP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 60.0  # below systemd's TimeoutStopSec, so we stop cleanly before a SIGKILL
+WATCHER_STALL_AFTER_S = 120.0
 
 
-@dataclass
-class Running:
-    """The started parts, for the supervising loop and for tests that run the daemon in-process."""
+class Signals:
+    """Stop and reload requests, set from signal handlers installed before anything slow."""
 
-    watcher: Watcher
-    workers: list[Worker]
-    threads: list[threading.Thread]
-    ledger: Ledger
-    lock: DaemonLock
-    stop: threading.Event
-    metrics: Metrics
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.reload = threading.Event()
 
+    def install(self) -> Signals:
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            log.info("stop requested", signal=signal.Signals(signum).name)
+            self.stop.set()
 
-def build_destinations(config: Config, ledger: Ledger) -> dict[str, Destination]:
-    return {
-        name: build_destination(
-            DestinationContext(
-                name=name,
-                settings=settings,
-                secrets={k: v.get_secret_value() for k, v in config.secrets.get(name, {}).items()},
-                cache=DestinationCache(ledger, name),
-                station=config.settings.station,
-            )
-        )
-        for name, settings in config.settings.destinations.items()
-    }
+        def on_reload(signum: int, frame: FrameType | None) -> None:
+            self.reload.set()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_reload)
+        return self
 
 
-def hash_key_for(config: Config, state: StateDir) -> bytes:
-    if config.hash_key is not None:
-        return config.hash_key.get_secret_value().encode()
-    return load_or_create_hash_key(state)
+def open_shared(config: Config, lock: DaemonLock) -> Shared:
+    state = StateDir(config.settings.state_dir)
+    ledger = Ledger(state.ledger)
+    files, deliveries = ledger.recover()
+    spool = Spool(state.spool)
+    removed = spool.clean(ledger.live_spool_names())
+    log.info(
+        "starting",
+        station=config.settings.station,
+        key_epoch=config.key_epoch,
+        recovered_files=files,
+        recovered_deliveries=deliveries,
+        spool_files_removed=removed,
+    )
+    return Shared(state=state, ledger=ledger, spool=spool, audit=AuditLog(state.root))
 
 
-def start(config: Config, stop: threading.Event) -> Running:
-    """Build and start every part; raises LockedError if another daemon owns the state dir."""
-    settings = config.settings
-    state = StateDir(settings.state_dir)
-    state.create()
-    lock = DaemonLock(state)
-    lock.acquire()
-    try:
-        ledger = Ledger(state.ledger)
-        files, deliveries = ledger.recover()
-        spool = Spool(state.spool)
-        removed = spool.clean(ledger.live_spool_names())
-        log.info(
-            "starting",
-            station=settings.station,
-            key_epoch=config.key_epoch,
-            recovered_files=files,
-            recovered_deliveries=deliveries,
-            spool_files_removed=removed,
-        )
-        hash_key = hash_key_for(config, state)
-        for warning in config.warnings:
-            log.warning(warning)
-        plaintext = {name: d.encryption == "none" for name, d in settings.destinations.items()}
-        for name, is_plain in plaintext.items():
-            if is_plain:
-                log.warning(
-                    "destination receives plaintext (encryption: none)",
-                    destination=name,
-                    acknowledged=settings.destinations[name].plaintext_ack,
-                )
-        station = load_or_create_station_identity(state) if any(plaintext.values()) else None
-        doorbell = Doorbell()
-        audit = AuditLog(state.root)
-        metrics = Metrics(ledger, state.spool)
-        if settings.metrics.listen:
-            port = metrics.serve(settings.metrics.listen)
-            log.info("metrics endpoint", port=port)
-        parts = WorkerParts(
-            ledger=ledger,
-            spool=spool,
-            routes={
-                name: SourceRoute(
-                    root=src.path,
-                    destinations=tuple(src.destinations),
-                    requeue_delay=src.quiet_unclosed,
-                    identity_rule=compile_rule(src.identity_pattern)
-                    if src.identity_pattern
-                    else None,
-                    after_upload=src.after_upload,
-                    archive_dir=src.archive_dir,
-                    retention_days=src.retention_days,
-                )
-                for name, src in settings.sources.items()
-            },
-            destinations=build_destinations(config, ledger),
-            templates={name: d.template for name, d in settings.destinations.items()},
-            plaintext=plaintext,
-            station=settings.station,
-            transform=ScrubStage(),
-            recipients=config.recipients,
-            key_epoch=config.key_epoch,
-            station_keys=(station.recipient,) if station else (),
-            station_identities=(station,) if station else (),
-            pseudonym_key=hash_key,
-            retry=RetryPolicy(
-                max_attempts=settings.retry.max_attempts,
-                base_delay=settings.retry.base_delay,
-                max_delay=settings.retry.max_delay,
-                blocked_pause=settings.retry.blocked_pause,
-            ),
-            doorbell=doorbell,
-            audit=audit,
-            metrics=metrics,
-        )
-        watcher = Watcher(
-            sources={
-                name: WatchedSource(
-                    name=name,
-                    root=src.path,
-                    mode=src.mode,
-                    selection=Selection(src.include, src.exclude),
-                    quiet_closed=src.settle,
-                    quiet_unclosed=src.quiet_unclosed,
-                    max_wait=src.max_wait,
-                    scan_interval=src.poll_interval if src.mode == "poll" else src.rescan_interval,
-                )
-                for name, src in settings.sources.items()
-            },
-            ledger=ledger,
-            hash_key=hash_key,
-            audit=audit,
-            on_found=doorbell.ring,
-            stop=stop,
-        )
-        workers = [Worker(parts, stop) for _ in range(settings.workers)]
-        threads = [
-            threading.Thread(target=w.run, name=f"picsync-worker-{i}", daemon=True)
-            for i, w in enumerate(workers)
-        ]
-        watcher.start()
-        threads.append(threading.Thread(target=watcher.run, name="picsync-watch", daemon=True))
-        for thread in threads:
-            thread.start()
-    except BaseException:
-        lock.release()
-        raise
-    return Running(watcher, workers, threads, ledger, lock, stop, metrics)
+def start_generation(generation: Generation) -> list[threading.Thread]:
+    listen = generation.config.settings.metrics.listen
+    if listen:
+        log.info("metrics endpoint", port=generation.metrics.serve(listen))
+    threads = [
+        threading.Thread(target=w.run, name=f"picsync-{w.name}", daemon=True)
+        for w in generation.workers
+    ]
+    generation.watcher.start()  # the observer runs before the catch-up scan
+    threads.append(
+        threading.Thread(target=generation.watcher.run, name="picsync-watch", daemon=True)
+    )
+    for thread in threads:
+        thread.start()
+    return threads
 
 
-def shutdown(running: Running, timeout: float = STOP_TIMEOUT_S) -> bool:
+def stop_generation(
+    generation: Generation, threads: list[threading.Thread], timeout: float = STOP_TIMEOUT_S
+) -> bool:
     """Stop intake, let in-flight steps finish; True when every thread ended in time."""
-    running.stop.set()
+    generation.stop.set()
     deadline = time.monotonic() + timeout
-    for thread in running.threads:
+    for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    running.watcher.close()
-    running.metrics.close()
-    clean = not any(t.is_alive() for t in running.threads)
-    running.lock.release()
-    log.info("stopped", clean=clean)
-    return clean
+    generation.watcher.close()
+    generation.metrics.close()
+    return not any(t.is_alive() for t in threads)
 
 
-def stop_on_signals() -> threading.Event:
-    """SIGTERM and SIGINT set the returned event; installed before anything slow happens, so a
-    stop request during start-up is honoured instead of killing the process mid-step."""
-    stop = threading.Event()
+def healthy(generation: Generation, threads: list[threading.Thread]) -> str | None:
+    """None when every part is alive and moving, else what is wrong (for the log)."""
+    for thread in threads:
+        if not thread.is_alive():
+            return f"thread {thread.name} ended"
+    if time.monotonic() - generation.watcher.last_loop > WATCHER_STALL_AFTER_S:
+        return "the watcher stopped making progress"
+    stall_after = generation.config.settings.health.stall_after
+    for worker in generation.workers:
+        if worker.beat.age() > stall_after:
+            return f"{worker.name} made no progress for {worker.beat.age():.0f} s"
+    return None
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("stop requested", signal=signal.Signals(signum).name)
-        stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    return stop
-
-
-def run(config: Config, stop: threading.Event | None = None) -> int:
-    """``picsync run``: start, wait for a stop signal, stop. Returns the exit code."""
+def run(config: Config, signals: Signals | None = None) -> int:
+    """``picsync run``: start, supervise until a stop signal, stop. Returns the exit code."""
     settings = config.settings
     logsetup.configure(
-        settings.log.level,
-        settings.log.format,
-        roots=[src.path for src in settings.sources.values()],
+        settings.log.level, settings.log.format, roots=[s.path for s in settings.sources.values()]
     )
-    stop = stop or stop_on_signals()
-    running = start(config, stop)
-    log.info("running", sources=len(settings.sources), destinations=len(settings.destinations))
-    while not stop.wait(1.0):
-        for thread in running.threads:
-            if not thread.is_alive():
-                log.error("a picsync thread ended unexpectedly; stopping", thread=thread.name)
-                stop.set()
-    return 0 if shutdown(running) else 1
+    signals = signals or Signals().install()
+    notifier = Notifier()
+    state = StateDir(settings.state_dir)
+    state.create()
+    problem = network_filesystem_problem(state.root, _mountinfo())
+    if problem:
+        raise ConfigError(f"state_dir: {problem}")
+    low = low_space_problem(state.root)
+    if low:
+        log.warning(low)
+    lock = DaemonLock(state)
+    lock.acquire()
+    alerter = alerter_for(config)
+    try:
+        shared = open_shared(config, lock)
+        generation = build(config, shared)
+        threads = start_generation(generation)
+        log.info("running", sources=len(settings.sources), destinations=len(settings.destinations))
+        notifier.ready()
+        interval = min(1.0, (notifier.watchdog_interval() or 2.0) / 2)
+        next_check = 0.0
+        while not signals.stop.wait(interval):
+            if signals.reload.is_set():
+                signals.reload.clear()
+                generation, threads = reload(generation, threads, shared, notifier)
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + generation.config.settings.health.check_interval
+                _check_conditions(alerter, generation, shared)
+            problem = healthy(generation, threads)
+            if problem is None:
+                notifier.watchdog()
+            else:
+                # No ping: systemd's watchdog restarts us; without systemd the problem is logged.
+                log.error("unhealthy; not pinging the watchdog", problem=problem)
+        notifier.stopping()
+        clean = stop_generation(generation, threads)
+        alerter.close(5.0)
+        log.info("stopped", clean=clean)
+        return 0 if clean else 1
+    finally:
+        lock.release()
+
+
+def _check_conditions(alerter: Alerter, generation: Generation, shared: Shared) -> None:
+    settings = generation.config.settings
+    try:
+        check_conditions(
+            alerter,
+            shared.ledger,
+            time.time(),
+            settings.destinations,
+            settings.sources,
+            shared.spool.folder,
+            settings.alerts.backlog_after,
+            settings.alerts.spool_min_free,
+            generation.polling_fallback,
+        )
+    except Exception:
+        log.exception("checking alert conditions failed")
+
+
+def _mountinfo() -> str:
+    try:
+        return Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return ""
+
+
+def reload(
+    generation: Generation, threads: list[threading.Thread], shared: Shared, notifier: Notifier
+) -> tuple[Generation, list[threading.Thread]]:
+    """Swap in a new configuration, or keep the running one if the new one is bad."""
+    path = generation.config.path
+    try:
+        config = load_config(path)
+        if config.settings.state_dir.resolve() != shared.state.root.resolve():
+            raise ConfigError("state_dir cannot change on reload; restart picsync instead")
+        fresh = build(config, shared)
+    except ConfigError as exc:
+        log.error("configuration reload rejected; the running one stays", problems=exc.problems)
+        return generation, threads
+    notifier.reloading()
+    stop_generation(generation, threads)
+    settings = config.settings
+    logsetup.configure(
+        settings.log.level, settings.log.format, roots=[s.path for s in settings.sources.values()]
+    )
+    new_threads = start_generation(fresh)
+    notifier.ready()
+    log.info("configuration reloaded", sources=len(config.settings.sources))
+    return fresh, new_threads

@@ -17,6 +17,7 @@ from picsync.errors import (
     IntegrityError,
     PermanentError,
     PicsyncError,
+    WindowClosedError,
     describe_os_error,
 )
 from picsync.ledger import UploadStateSlot
@@ -33,6 +34,7 @@ from picsync.model import (
 from picsync.parts import WorkerParts
 from picsync.policy import decide
 from picsync.spool import DecryptedSpoolFile, SpoolFile
+from picsync.upload_stream import UploadSource
 
 log = structlog.get_logger("picsync.deliver")
 
@@ -53,6 +55,10 @@ def deliver(parts: WorkerParts, job: DeliveryJob) -> None:
         if len(chosen) != 2:
             raise PermanentError("the spool lacks a payload this destination needs")
         remotes = [_upload(parts, dest, job, payload) for payload in chosen]
+    except WindowClosedError as exc:
+        parts.ledger.retry_delivery(job.delivery_id, exc.opens_at, str(exc), count_attempt=False)
+        log.info("upload window closed; the upload continues when it opens", **where)
+        return
     except DestinationError as exc:
         _failed(parts, job, exc)
         return
@@ -89,10 +95,18 @@ def _upload(
     parts: WorkerParts, dest: Destination, job: DeliveryJob, payload: Payload
 ) -> RemoteFile:
     source = _source(parts, payload)
+    # The upload reads through the window gate, the bandwidth limit and the heartbeat; the
+    # fingerprint below is computed from the plain payload.
+    upload = UploadSource(
+        source,
+        parts.windows.get(job.destination),
+        parts.limiters.get(job.destination),
+        parts.clock,
+    )
     remote_path = job.remote_base + payload.suffix
     crashpoint("deliver.uploading")
     resume = UploadStateSlot(parts.ledger, job.delivery_id, remote_path)
-    remote = call_with_retry(lambda: dest.upload(remote_path, source, resume))
+    remote = call_with_retry(lambda: dest.upload(remote_path, upload, resume))
     crashpoint("deliver.uploaded")
     expected = dest.fingerprint(source)
     if remote.size != payload.size or remote.fingerprint != expected:

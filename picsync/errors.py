@@ -67,6 +67,14 @@ class BlockedError(DestinationError):
     """Nothing will succeed at this destination until a person acts (token revoked, quota full)."""
 
 
+class WindowClosedError(DestinationError):
+    """The destination's upload window closed; the upload resumes when it opens again."""
+
+    def __init__(self, opens_at: float) -> None:
+        super().__init__("the upload window closed")
+        self.opens_at = opens_at
+
+
 class PermanentError(DestinationError):
     """This delivery will never succeed as it is (path rejected, a 4xx that will not change)."""
 

@@ -702,6 +702,24 @@ class Ledger:
         found = [t for t in (a, b) if t is not None]
         return min(found) if found else None
 
+    def delivered_since(self, since: float) -> dict[str, tuple[int, int]]:
+        """Per destination, deliveries recorded since ``since`` and the bytes they stored."""
+        rows = self._conn().execute(
+            "SELECT d.destination, COUNT(DISTINCT d.id), COALESCE(SUM(r.size), 0) "
+            "FROM deliveries d LEFT JOIN remote_files r ON r.delivery_id = d.id "
+            "WHERE d.state='done' AND d.delivered_at >= ? GROUP BY d.destination",
+            (since,),
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def oldest_pending_by_destination(self) -> dict[str, float]:
+        """Per destination, when its oldest delivery not yet done was created."""
+        rows = self._conn().execute(
+            "SELECT destination, MIN(created_at) FROM deliveries "
+            "WHERE state IN ('pending', 'running') GROUP BY destination"
+        )
+        return {row[0]: row[1] for row in rows}
+
     def last_errors(self, limit: int = 10) -> list[tuple[str, str, int, str]]:
         """(kind, where, id, error) of the most recent failing work, newest first."""
         rows = self._conn().execute(

@@ -6,7 +6,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from picsync.audit import AuditLog
@@ -16,7 +17,9 @@ from picsync.ledger import Ledger
 from picsync.metrics import Metrics
 from picsync.pipeline import Transform
 from picsync.policy import RetryPolicy
+from picsync.schedule import Window
 from picsync.spool import Spool
+from picsync.throttle import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,4 +76,15 @@ class WorkerParts:
     doorbell: Doorbell
     audit: AuditLog
     metrics: Metrics | None = None
+    windows: Mapping[str, Window] = field(default_factory=dict)  # absent: always open
+    limiters: Mapping[str, RateLimiter] = field(default_factory=dict)  # absent: unlimited
     clock: Callable[[], float] = time.time
+
+    def open_destinations(self, now: float) -> list[str]:
+        """Destinations whose upload window is open at ``now`` (unix time)."""
+        at = datetime.fromtimestamp(now, tz=UTC)
+        return [
+            name
+            for name in self.destinations
+            if name not in self.windows or self.windows[name].is_open(at)
+        ]

@@ -17,6 +17,7 @@ import structlog
 from picsync.crashpoints import crashpoint
 from picsync.crypto import AgeEncryptor
 from picsync.errors import RefusedError, SourceError
+from picsync.heartbeat import touch
 from picsync.identity import identifiers_from_path, patient_identifier, pseudonym
 from picsync.ledger import DuplicateContentError, NewDelivery
 from picsync.model import (
@@ -58,7 +59,9 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
         if signature != job.signature:
             _requeue_changed(parts, job, route, signature)
             return
+        touch()
         source_sha256, source_size = sha256_stream(src)
+        touch()
         owner = parts.ledger.content_owner(job.source, source_sha256)
         if owner is not None and owner != job.file_id:
             parts.audit.append(
@@ -79,6 +82,7 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
         except RefusedError as exc:
             _quarantine(parts, job, str(exc))
             return
+    touch()
     crashpoint("prepare.spool_renamed")
     after = current_signature(route.root, job.rel_path)
     if after != signature:

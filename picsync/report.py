@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.table import Table
 
-from picsync.config import Config, FolderDestinationSettings
+from picsync.config import Config, FolderDestinationSettings, station_zone
 from picsync.ledger import Ledger
+from picsync.schedule import parse_window
 
 IN_FLIGHT = ("new", "preparing", "spooled", "quarantined")
 
@@ -116,3 +120,56 @@ def describe_routes(config: Config) -> list[str]:
             targets.append(f"{dest_name} ({kind}{where}, region {dest.region})")
         lines.append(f"{name} ({src.path}, {src.mode}) -> " + ", ".join(targets))
     return lines
+
+
+def watch_status(ledger: Ledger, config: Config, interval: float = 2.0) -> None:
+    """``picsync status --watch``: a live view until Ctrl-C."""
+    with Live(_live_view(ledger, config), refresh_per_second=4, screen=False) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                live.update(_live_view(ledger, config))
+        except KeyboardInterrupt:
+            return
+
+
+def _live_view(ledger: Ledger, config: Config) -> Group:
+    now = time.time()
+    snap = snapshot(ledger, now)
+    recent = ledger.delivered_since(now - 300)
+    zone = station_zone(config.settings)
+    at = datetime.fromtimestamp(now, tz=zone)
+    table = Table(title=f"picsync {config.settings.station}  {at:%Y-%m-%d %H:%M:%S %Z}")
+    for column in ("destination", "waiting", "dead", "done", "last 5 min", "window", "state"):
+        table.add_column(column)
+    for name, dest in config.settings.destinations.items():
+        counts = snap.deliveries.get(name, {})
+        done_recent, bytes_recent = recent.get(name, (0, 0))
+        window = "always"
+        if dest.window:
+            parsed = parse_window(dest.window, zone)
+            if parsed.is_open(at):
+                closes = parsed.next_close(at)
+                window = f"open until {closes.astimezone(zone):%a %H:%M}" if closes else "open"
+            else:
+                window = f"closed until {parsed.next_open(at).astimezone(zone):%a %H:%M}"
+        pause = snap.paused.get(name)
+        table.add_row(
+            name,
+            str(counts.get("pending", 0) + counts.get("running", 0)),
+            str(counts.get("dead", 0)),
+            str(counts.get("done", 0)),
+            f"{done_recent} files, {bytes_recent / 1048576:.1f} MiB",
+            window,
+            f"paused: {pause[1]}" if pause else "ok",
+        )
+    files = ", ".join(f"{state} {count}" for state, count in sorted(snap.files.items()))
+    oldest = (
+        "nothing waiting"
+        if snap.oldest_pending_s is None
+        else (f"oldest waiting {snap.oldest_pending_s:.0f} s")
+    )
+    errors = [
+        f"{kind} {ident} ({where}): {error}" for kind, where, ident, error in snap.last_errors[:5]
+    ]
+    return Group(table, f"files: {files or 'none'}; {oldest}", *errors)

@@ -7,13 +7,14 @@ Preparing comes first, so that files are scrubbed and sealed at once even while 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import structlog
 
+from picsync import heartbeat
 from picsync.deliverer import deliver
 from picsync.disposer import dispose
+from picsync.heartbeat import Beat
 from picsync.model import DeliveryJob, PrepareJob
 from picsync.parts import WorkerParts
 from picsync.preparer import prepare
@@ -25,27 +26,29 @@ RELEASE_DELAY_S = 60.0
 
 
 class Worker:
-    def __init__(self, parts: WorkerParts, stop: threading.Event) -> None:
+    def __init__(self, parts: WorkerParts, stop: threading.Event, name: str = "worker") -> None:
         self.parts = parts
         self.stop = stop
-        self.last_progress = time.monotonic()  # read by the daemon's health check
+        self.name = name
+        self.beat = Beat(name)  # read by the daemon's health check
 
     def run(self) -> None:
+        heartbeat.register(self.beat)
         bell = self.parts.doorbell
         seen = bell.rings
         while not self.stop.is_set():
+            self.beat.touch()
             try:
                 busy = self.step()
             except Exception:
                 log.exception("worker step failed")
                 busy = False
-            self.last_progress = time.monotonic()
             if not busy:
                 seen = bell.wait(seen, self._idle_timeout())
 
     def _idle_timeout(self) -> float:
         parts = self.parts
-        due = parts.ledger.next_due(parts.routes.keys(), parts.destinations.keys())
+        due = parts.ledger.next_due(parts.routes.keys(), parts.open_destinations(parts.clock()))
         if due is None:
             return IDLE_WAIT_S
         return max(0.01, min(IDLE_WAIT_S, due - parts.clock()))
@@ -58,7 +61,7 @@ class Worker:
         if job is not None:
             self._guarded(lambda: prepare(parts, job), lambda: self._release_prepare(job))
             return True
-        delivery = parts.ledger.claim_delivery(now, parts.destinations.keys())
+        delivery = parts.ledger.claim_delivery(now, parts.open_destinations(now))
         if delivery is not None:
             self._guarded(
                 lambda: deliver(parts, delivery), lambda: self._release_delivery(delivery)

@@ -115,3 +115,36 @@ def test_add_queues_existing_files(site: Site, daemons: list[Daemon]) -> None:
     daemons.append(daemon)
     wait_for(lambda: len(delivered_images(site.outbox)) == 30, 60, "added files delivered")
     assert daemon.terminate() == 0
+
+
+def test_status_watch_shows_a_live_view_until_ctrl_c(site: Site, daemons: list[Daemon]) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    site.write_config(
+        timezone="UTC",
+        destinations={
+            "outbox": {"type": "folder", "path": "outbox", "window": "Mon-Sun 00:00-24:00"}
+        },
+    )
+    daemon = Daemon(site).start()
+    daemons.append(daemon)
+    (site.inbox / "a.jpg").write_bytes(make_jpeg(5))
+    wait_for(lambda: len(delivered_images(site.outbox)) == 1, 30, "delivery")
+    viewer = subprocess.Popen(
+        [sys.executable, "-m", "picsync", "status", "--watch", "-c", str(site.config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    time.sleep(3)
+    viewer.send_signal(signal.SIGINT)
+    out, err = viewer.communicate(timeout=20)
+    assert viewer.returncode == 0, err
+    assert "picsync test-station" in out
+    assert "outbox" in out and "open" in out and "1 files" in out
+    assert daemon.terminate() == 0

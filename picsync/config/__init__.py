@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr, ValidationError
 
@@ -32,8 +34,10 @@ from picsync.config.secrets import (
 from picsync.config.yamlmap import KeyPath, PositionedYaml, format_key, load_positioned
 from picsync.crypto import Recipient
 from picsync.errors import ConfigError, describe_os_error
+from picsync.schedule import parse_bandwidth, parse_window
 
 __all__ = [
+    "station_zone",
     "BoxDestinationSettings",
     "Config",
     "DropboxDestinationSettings",
@@ -45,7 +49,11 @@ __all__ = [
 ]
 
 # Keys holding secrets: they may come from the environment or a *_file, never from the YAML.
-SECRET_KEYS: tuple[KeyPath, ...] = (("privacy", "hash_key"),)
+SECRET_KEYS: tuple[KeyPath, ...] = (
+    ("privacy", "hash_key"),
+    ("alerts", "webhook_url"),
+    ("alerts", "email", "password"),
+)
 DESTINATION_TYPES: dict[str, Any] = {
     "folder": FolderDestinationSettings,
     "dropbox": DropboxDestinationSettings,
@@ -64,6 +72,7 @@ class Config:
     key_epoch: str
     warnings: tuple[str, ...] = ()
     secrets: Mapping[str, Mapping[str, SecretStr]] = field(default_factory=dict)
+    alert_secrets: Mapping[str, SecretStr] = field(default_factory=dict)
 
     def secret(self, destination: str, name: str) -> str | None:
         """A destination's secret value (from the environment, a file or a credential)."""
@@ -99,6 +108,7 @@ def load_config(path: Path) -> Config:
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc, doc)) from None
     problems = _check_references(settings, doc)
+    problems += _check_schedules(settings, doc)
     problems += _check_residency(settings, doc)
     problems += _check_filesystem(settings, doc)
     hash_key = None
@@ -108,6 +118,29 @@ def load_config(path: Path) -> Config:
         problems.append(_at(doc, ("privacy", "hash_key_file"), str(exc)))
     secrets, secret_problems = _destination_secrets(settings, doc)
     problems += secret_problems
+    alert_secrets: dict[str, SecretStr] = {}
+    alerts = settings.alerts
+    for name, value, file, key in (
+        (
+            "webhook_url",
+            alerts.webhook_url,
+            alerts.webhook_url_file,
+            ("alerts", "webhook_url_file"),
+        ),
+        (
+            "email_password",
+            alerts.email.password if alerts.email else None,
+            alerts.email.password_file if alerts.email else None,
+            ("alerts", "email", "password_file"),
+        ),
+    ):
+        try:
+            resolved = resolve_secret(value, file)
+        except SecretError as exc:
+            problems.append(_at(doc, key, str(exc)))
+            continue
+        if resolved is not None:
+            alert_secrets[name] = resolved
     keys = read_recipients(settings, lambda key, message: _at(doc, key, message))
     problems += keys.problems
     warnings = list(keys.warnings)
@@ -132,6 +165,7 @@ def load_config(path: Path) -> Config:
         key_epoch=keys.epoch,
         warnings=tuple(warnings),
         secrets=secrets,
+        alert_secrets=alert_secrets,
     )
 
 
@@ -251,6 +285,15 @@ def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     keys = result.get("keys")
     if isinstance(keys, dict) and "recipients_file" in keys:
         result["keys"] = {**keys, "recipients_file": fix(keys["recipients_file"])}
+    alerts = result.get("alerts")
+    if isinstance(alerts, dict):
+        fixed = dict(alerts)
+        if "webhook_url_file" in fixed:
+            fixed["webhook_url_file"] = fix(fixed["webhook_url_file"])
+        email = fixed.get("email")
+        if isinstance(email, dict) and "password_file" in email:
+            fixed["email"] = {**email, "password_file": fix(email["password_file"])}
+        result["alerts"] = fixed
     return result
 
 
@@ -296,6 +339,37 @@ def _check_references(settings: Settings, doc: PositionedYaml) -> list[str]:
                         f"no destination named {target!r} (defined: {known})",
                     )
                 )
+    return problems
+
+
+def station_zone(settings: Settings) -> tzinfo:
+    return ZoneInfo(settings.timezone)
+
+
+def _check_schedules(settings: Settings, doc: PositionedYaml) -> list[str]:
+    """Windows and bandwidth timetables parse, in a time zone that exists."""
+    try:
+        zone = station_zone(settings)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [_at(doc, ("timezone",), "unknown time zone; use a name like Europe/Berlin")]
+    problems = []
+    for name, dest in settings.destinations.items():
+        for key, parse in (("window", parse_window), ("bandwidth", parse_bandwidth)):
+            text = getattr(dest, key)
+            if text is None:
+                continue
+            try:
+                parse(text, zone)
+            except ValueError as exc:
+                problems.append(_at(doc, ("destinations", name, key), str(exc)))
+        if dest.window and "timezone" not in doc.data:
+            problems.append(
+                _at(
+                    doc,
+                    ("destinations", name, "window"),
+                    "set timezone (e.g. Europe/Berlin) so the window follows the station's clock",
+                )
+            )
     return problems
 
 

@@ -28,6 +28,8 @@ class EncryptionChoice(Strict):
 
     encryption: Literal["age", "none"] = "age"
     plaintext_ack: str | None = None
+    window: str | None = None  # e.g. "Mon-Fri 19:00-07:00, Sat-Sun 00:00-24:00" (station time)
+    bandwidth: str | None = None  # e.g. "1MiB/s" or "08:00,512KiB/s 19:00,off"
 
     SECRETS: ClassVar[tuple[str, ...]] = ()
     SECRET_FILES: ClassVar[tuple[str, ...]] = ()

@@ -141,6 +141,40 @@ class KeySettings(Strict):
     recipients_file: Path | None = None
 
 
+class EmailAlertSettings(Strict):
+    """Alert e-mails over SMTP with STARTTLS (the password is a secret: env or password_file)."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    from_addr: str
+    to_addrs: list[str] = Field(min_length=1)
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    starttls: bool = True
+
+
+class AlertSettings(Strict):
+    """Who is called, and when. A webhook URL usually holds a token: it is a secret too."""
+
+    webhook_url: SecretStr | None = None
+    webhook_url_file: Path | None = None
+    email: EmailAlertSettings | None = None
+    reminder_after: float = Field(default=86400.0, ge=0)
+    max_per_hour: int = Field(default=12, ge=1)
+    backlog_after: float = Field(default=6 * 3600.0, gt=0)  # oldest waiting item, window open
+    spool_min_free: int = Field(default=1 << 30, ge=0)  # bytes
+
+
+class HealthSettings(Strict):
+    """When the systemd watchdog stops being pinged."""
+
+    # A worker with no progress (no byte read, no step finished) for this long is hung. Uploads
+    # time out well before this, so only a truly stuck thread reaches it.
+    stall_after: float = Field(default=600.0, gt=0)
+    check_interval: float = Field(default=10.0, gt=0)  # how often alert conditions are looked at
+
+
 class MetricsSettings(Strict):
     """The Prometheus endpoint; ``listen: null`` turns it off."""
 
@@ -176,6 +210,7 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
     station: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    timezone: str = "UTC"  # the station's zone (e.g. Europe/Berlin) for upload windows
     state_dir: Path
     workers: int = Field(default=2, ge=1, le=64)
     retry: RetrySettings = Field(default_factory=RetrySettings)
@@ -186,6 +221,8 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("sources", "destinations")
     @classmethod

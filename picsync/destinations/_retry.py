@@ -27,7 +27,7 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Call ``fn``, retrying ``TransientError`` up to ``attempts`` times in all."""
-    backoff = wait_exponential_jitter(initial=initial, max=max_wait, jitter=initial)
+    backoff = wait_exponential_jitter(multiplier=initial, max=max_wait, jitter=initial)
 
     def should_retry(exc: BaseException) -> bool:
         if not isinstance(exc, TransientError):

@@ -49,9 +49,8 @@ class FolderDestination:
         with _translate():
             self._check_mounted()
             existing = self._stat_target(target, remote_path)
-            ours = self.fingerprint(payload)
             if existing is not None:
-                if existing.fingerprint == ours:
+                if existing.fingerprint == self.fingerprint(payload):
                     return existing  # our earlier attempt landed
                 raise PermanentError(
                     "a different file already exists at this remote path; refusing to overwrite"
@@ -60,12 +59,13 @@ class FolderDestination:
             _remove_stale_partials(target)
             tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
             try:
-                _copy_synced(payload, tmp)
+                _copy_synced(payload, tmp)  # the payload is read once (it may be rate-limited)
                 tmp.replace(target)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
             _fsync_dir(target.parent)
+            # Re-read from the destination's disk: the fingerprint is of what it now holds.
             stored = self._stat_target(target, remote_path)
         if stored is None:
             raise TransientError("the file vanished right after it was written")
