@@ -17,6 +17,7 @@ import click
 
 from picsync import __version__
 from picsync.cli_auth import auth
+from picsync.cli_common import CONFIG_OPTION, fail
 from picsync.errors import EX_CONFIG, ConfigError, LockedError
 
 if TYPE_CHECKING:
@@ -24,21 +25,9 @@ if TYPE_CHECKING:
     from picsync.config import Config
     from picsync.ledger import Ledger
 
-CONFIG_OPTION = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="PICSYNC_CONFIG",
-    default=Path("/etc/picsync/config.yaml"),
-    show_default=True,
-    help="YAML configuration file.",
-)
-
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
+    fail(message, code)
 
 
 def _load(config_path: Path) -> Config:

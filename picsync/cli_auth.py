@@ -10,13 +10,13 @@ the new one, never half a file. ``cli.py`` registers the group: ``main.add_comma
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from picsync.cli_common import CONFIG_OPTION, fail
 from picsync.errors import EX_CONFIG, ConfigError
 
 if TYPE_CHECKING:
@@ -26,8 +26,7 @@ __all__ = ["auth", "write_secret_file"]
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"picsync: {message}", err=True)
-    sys.exit(code)
+    fail(f"picsync: {message}", code)
 
 
 @click.group()
@@ -36,16 +35,7 @@ def auth() -> None:
 
 
 @auth.command("dropbox")
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="PICSYNC_CONFIG",
-    default=Path("/etc/picsync/config.yaml"),
-    show_default=True,
-    help="YAML configuration file.",
-)
+@CONFIG_OPTION
 @click.option("--destination", "-d", required=True, help="Name of the Dropbox destination.")
 @click.option(
     "--output",

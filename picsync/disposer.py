@@ -17,6 +17,7 @@ import structlog
 
 from picsync.crashpoints import crashpoint
 from picsync.errors import describe_os_error
+from picsync.fsutil import fsync_dir
 from picsync.model import DisposalJob
 from picsync.naming import short_hash
 from picsync.parts import WorkerParts
@@ -61,7 +62,7 @@ def _act(policy: str, root: Path, archive: Path | None, job: DisposalJob) -> str
     source = root / job.rel_path
     if policy == "delete":
         source.unlink()
-        _fsync_dir(source.parent)
+        fsync_dir(source.parent)
         return "deleted"
     assert archive is not None  # checked when the configuration was loaded
     target = archive / job.rel_path
@@ -88,16 +89,8 @@ def _move_durably(source: Path, target: Path) -> None:
             os.fsync(dst.fileno())
         shutil.copystat(source, tmp)
         tmp.replace(target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         source.unlink()
     else:
-        _fsync_dir(target.parent)
-    _fsync_dir(source.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(target.parent)
+    fsync_dir(source.parent)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import BinaryIO
 
 _local = threading.local()
 
@@ -39,41 +38,3 @@ def touch() -> None:
     beat: Beat | None = getattr(_local, "beat", None)
     if beat is not None:
         beat.touch()
-
-
-class TouchingReader:
-    """A stream whose every read counts as progress: slow but moving uploads stay alive."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-
-    def read(self, size: int = -1) -> bytes:
-        touch()
-        return self._stream.read(size)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        touch()
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return bool(getattr(self._stream, "seekable", lambda: False)())
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._stream.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._stream.tell()
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def __enter__(self) -> TouchingReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

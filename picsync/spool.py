@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from picsync.crypto import DecryptingReader, Identity
+from picsync.fsutil import fsync_dir
 
 _PART = ".part"
 
@@ -73,11 +74,7 @@ class Spool:
 
     def sync(self) -> None:
         """Make the renames durable (one directory fsync for a batch of writes)."""
-        fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(self.folder)
 
     def remove(self, names: Iterable[str]) -> None:
         for name in names:

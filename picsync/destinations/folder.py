@@ -22,6 +22,7 @@ from picsync.errors import (
     TransientError,
     describe_os_error,
 )
+from picsync.fsutil import fsync_dir
 from picsync.model import RemoteFile
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class FolderDestination:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             # Re-read from the destination's disk: the fingerprint is of what it now holds.
             stored = self._stat_target(target, remote_path)
         if stored is None:
@@ -148,14 +149,6 @@ def _remove_stale_partials(target: Path) -> None:
     """Temp files an interrupted earlier attempt at this same path left behind."""
     for stale in target.parent.glob(f".{target.name}.*.partial"):
         stale.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256_file(path: Path) -> str:
