@@ -14,6 +14,7 @@ import pytest
 
 from picsync.audit import AuditLog
 from picsync.config import load_config
+from picsync.destinations.dropbox import DropboxDestination
 from picsync.destinations.folder import FolderDestination
 from picsync.ledger import Discovery, Ledger
 from picsync.naming import path_key
@@ -25,6 +26,8 @@ from picsync.throttle import RateLimiter
 from picsync.upload_stream import UploadSource
 from picsync.wiring import Shared, build
 from picsync.worker import Worker
+from tests.emulators.dropbox import DropboxEmulator
+from tests.emulators.fixtures import DropboxFactory
 from tests.helpers import Site, delivered_images, make_jpeg
 
 WEDNESDAY_NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
@@ -117,4 +120,25 @@ def test_bandwidth_limit_holds_within_ten_percent(tmp_path: Path) -> None:
     rate = (20 << 20) / elapsed
     print(f"bandwidth limit 1 MiB/s: measured {rate / (1 << 20):.3f} MiB/s over 20 MiB")
     assert stored.size == 20 << 20
+    assert 0.9 * (1 << 20) <= rate <= 1.1 * (1 << 20)
+
+
+@pytest.mark.slow
+def test_bandwidth_limit_holds_to_the_dropbox_emulator(
+    tmp_path: Path, dropbox_client: DropboxFactory, dropbox_emulator: DropboxEmulator
+) -> None:
+    size = 20 << 20
+    payload = tmp_path / "payload.age"
+    payload.write_bytes(os.urandom(size))
+    limit = parse_bandwidth("1MiB/s", UTC)
+    limiter = RateLimiter(lambda: limit.rate_at(datetime.now(tz=UTC)))
+    destination = DropboxDestination("dbx", dropbox_client(), region="eu", chunk_size=4 << 20)
+    source = UploadSource(SpoolFile(payload, size), None, limiter, time.time)
+    started = time.monotonic()
+    stored = destination.upload("s/x.age", source, None)
+    elapsed = time.monotonic() - started
+    rate = size / elapsed
+    print(f"bandwidth limit 1 MiB/s to the Dropbox emulator: measured {rate / (1 << 20):.3f} MiB/s")
+    assert stored.size == size
+    assert dropbox_emulator.files()["/picsync/s/x.age"] == payload.read_bytes()
     assert 0.9 * (1 << 20) <= rate <= 1.1 * (1 << 20)
