@@ -42,10 +42,14 @@ class Signals:
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.reload = threading.Event()
+        self.stop_signal: str | None = None  # logged by the main loop, not by the handler
 
     def install(self) -> Signals:
+        # A handler runs between two bytecodes of the main thread, perhaps while that thread
+        # holds the log writer's (non-reentrant) lock: so the handlers only set flags, and
+        # never log, or a SIGTERM in the middle of a log line would deadlock the daemon.
         def on_stop(signum: int, frame: FrameType | None) -> None:
-            log.info("stop requested", signal=signal.Signals(signum).name)
+            self.stop_signal = signal.Signals(signum).name
             self.stop.set()
 
         def on_reload(signum: int, frame: FrameType | None) -> None:
@@ -158,6 +162,7 @@ def run(config: Config, signals: Signals | None = None) -> int:
             else:
                 # No ping: systemd's watchdog restarts us; without systemd the problem is logged.
                 log.error("unhealthy; not pinging the watchdog", problem=problem)
+        log.info("stop requested", signal=signals.stop_signal)
         notifier.stopping()
         clean = stop_generation(generation, threads)
         alerter.close(5.0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -154,3 +156,32 @@ def test_blocked_destination_alerts_once_without_phi(site: Site, daemons: list[D
         assert daemon.terminate() == 0
     finally:
         receiver.stop()
+
+
+# A signal handler runs between two bytecodes of the main thread, possibly while that thread
+# holds the log writer's lock. This child holds that lock, takes a SIGTERM and a SIGHUP, and
+# must come out: a handler that logged would wait for the lock forever.
+_SIGNAL_WHILE_LOGGING = """
+import os, signal, sys
+import structlog._output as output
+from picsync import log
+from picsync.daemon import Signals
+log.configure("info", "json", roots=[])
+signals = Signals().install()
+with output._get_lock_for_file(sys.stderr):
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGHUP)
+    total = sum(range(1000))  # bytecodes: the handlers run here
+print(signals.stop.is_set(), signals.reload.is_set(), signals.stop_signal)
+"""
+
+
+def test_signal_handlers_never_wait_for_the_log_lock() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_WHILE_LOGGING],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "SIGTERM"]
