@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -24,16 +25,18 @@ from picsync.config import Config, load_config
 from picsync.errors import ConfigError
 from picsync.health import check_conditions
 from picsync.ledger import Ledger
+from picsync.policy import wait_horizon
 from picsync.sdnotify import Notifier
 from picsync.selfcheck import low_space_problem, network_filesystem_problem
 from picsync.spool import Spool
 from picsync.statedir import DaemonLock, StateDir
-from picsync.wiring import Generation, Shared, alerter_for, build
+from picsync.wiring import Generation, Shared, alerter_for, build, retry_policy
 
 log = structlog.get_logger("picsync.daemon")
 
 STOP_TIMEOUT_S = 60.0  # below systemd's TimeoutStopSec, so we stop cleanly before a SIGKILL
 WATCHER_STALL_AFTER_S = 120.0
+CLOCK_STEP_S = 60.0  # a backward step of the wall clock at least this big clamps stored waits
 
 
 class Signals:
@@ -59,6 +62,32 @@ class Signals:
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_reload)
         return self
+
+
+class ClockWatch:
+    """Notices the wall clock stepping back (NTP, a VM snapshot), by the wall clock moving
+    against the monotonic one. Stored waits are wall-clock times: after such a step, each
+    would last as long again as the step."""
+
+    def __init__(
+        self,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._wall, self._mono = wall, mono
+        self._offset = wall() - mono()
+
+    def stepped_back(self) -> float:
+        """Seconds the wall clock went back since the last call (0.0 for small drift)."""
+        offset = self._wall() - self._mono()
+        step, self._offset = self._offset - offset, offset
+        return step if step >= CLOCK_STEP_S else 0.0
+
+
+def clamp_waits(shared: Shared, config: Config) -> None:
+    changed = shared.ledger.clamp_waits(time.time(), wait_horizon(retry_policy(config)))
+    if changed:
+        log.warning("stored waits were beyond the longest wait: clamped", rows=changed)
 
 
 def open_shared(config: Config, lock: DaemonLock) -> Shared:
@@ -143,6 +172,8 @@ def run(config: Config, signals: Signals | None = None) -> int:
     alerter = alerter_for(config)
     try:
         shared = open_shared(config, lock)
+        clamp_waits(shared, config)  # the clock may have stepped back while we were down
+        clock = ClockWatch()
         generation = build(config, shared)
         threads = start_generation(generation)
         log.info("running", sources=len(settings.sources), destinations=len(settings.destinations))
@@ -153,6 +184,10 @@ def run(config: Config, signals: Signals | None = None) -> int:
             if signals.reload.is_set():
                 signals.reload.clear()
                 generation, threads = reload(generation, threads, shared, notifier)
+            step = clock.stepped_back()
+            if step:
+                log.warning("the wall clock stepped back", seconds=round(step))
+                clamp_waits(shared, generation.config)
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + generation.config.settings.health.check_interval
                 _check_conditions(alerter, generation, shared)

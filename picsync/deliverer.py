@@ -17,6 +17,7 @@ from picsync.errors import (
     IntegrityError,
     PermanentError,
     PicsyncError,
+    UnansweredError,
     WindowClosedError,
     describe_os_error,
 )
@@ -115,7 +116,10 @@ def _upload(
 
 
 def _failed(parts: WorkerParts, job: DeliveryJob, error: PicsyncError) -> None:
-    decision = decide(error, job.attempts, parts.clock(), parts.retry)
+    silent_since = (
+        parts.ledger.silent_since(job.destination) if isinstance(error, UnansweredError) else None
+    )
+    decision = decide(error, job.attempts, parts.clock(), parts.retry, silent_since=silent_since)
     where = {"delivery": job.delivery_id, "dest": job.destination}
     if parts.metrics is not None:
         parts.metrics.failed(job.destination, type(error).__name__, isinstance(decision, Retry))
@@ -131,5 +135,7 @@ def _failed(parts: WorkerParts, job: DeliveryJob, error: PicsyncError) -> None:
         )
         log.error("destination paused", reason=decision.reason, until=decision.until, **where)
     else:
-        parts.ledger.retry_delivery(job.delivery_id, decision.not_before, decision.reason)
+        parts.ledger.retry_delivery(
+            job.delivery_id, decision.not_before, decision.reason, count_attempt=decision.counted
+        )
         log.warning("upload failed; will retry", reason=decision.reason, **where)

@@ -5,8 +5,10 @@
     ├── LockedError              another daemon holds the state directory
     ├── SourceError              the source file cannot be taken as it is → retry or quarantine
     │   └── RefusedError         the file will never be acceptable (format, parse) → quarantine
+    ├── SpoolError               the station's spool cannot take a file now (disk full) → wait
     └── DestinationError
         ├── TransientError       timeout, reset, 429, 5xx, fingerprint mismatch → retry later
+        │   └── UnansweredError  no answer at all (network down) → retry, attempt not counted
         ├── BlockedError         auth revoked, quota full: a human must act → pause destination
         └── PermanentError       a 4xx that will not change → bury the delivery (dead)
 
@@ -47,6 +49,14 @@ class RefusedError(SourceError):
     retryable = False
 
 
+class SpoolError(PicsyncError):
+    """The station's own spool cannot be written now (disk full, read-only, over quota).
+
+    Not the file's fault: the file waits and is prepared again later, without using up an
+    attempt, and never goes to quarantine for it.
+    """
+
+
 class DestinationError(PicsyncError):
     """Base of the errors a destination may raise; no SDK exception leaves a destination."""
 
@@ -57,6 +67,15 @@ class TransientError(DestinationError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UnansweredError(TransientError):
+    """The request got no answer at all: the connection failed, was reset or timed out.
+
+    A network that is down says nothing about the delivery, so such a failure does not use up
+    the delivery's attempt budget (an outage of a day must not bury the queue); its retries
+    back off with the length of the silence instead (``policy.decide``).
+    """
 
 
 class IntegrityError(TransientError):

@@ -236,6 +236,40 @@ class Ledger:
             ).rowcount
         return files, deliveries
 
+    def clamp_waits(self, now: float, horizon: float) -> int:
+        """Bring every stored retry wait and pause that lies more than ``horizon`` seconds
+        ahead back to ``now + horizon``: picsync never stores a longer one, so the clock
+        stepped back, and without this each such wait would last the size of the step.
+        (A source's retention wait before deletion is meant to be long and is left alone.)
+        Returns the rows changed."""
+        limit = now + horizon
+        with self._tx() as conn:
+            changed = conn.execute(
+                "UPDATE files SET not_before=? WHERE state='new' AND not_before>?", (limit, limit)
+            ).rowcount
+            changed += conn.execute(
+                "UPDATE deliveries SET not_before=? WHERE state='pending' AND not_before>?",
+                (limit, limit),
+            ).rowcount
+            changed += conn.execute(
+                "UPDATE pauses SET until=? WHERE until>?", (limit, limit)
+            ).rowcount
+        return changed
+
+    def silent_since(self, destination: str) -> float | None:
+        """When ``destination`` last stored a delivery, or else when its oldest delivery was
+        queued: how long it has been silent, for retries of failures without an answer."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT COALESCE(MAX(delivered_at), MIN(created_at)) FROM deliveries "
+                "WHERE destination=?",
+                (destination,),
+            )
+            .fetchone()
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
     def live_spool_names(self) -> set[str]:
         """Spool files still needed: payloads of files that are spooled and not yet done."""
         rows = self._conn().execute(
@@ -408,10 +442,13 @@ class Ledger:
     def retry_prepare(
         self, file_id: int, not_before: float, error: str, *, count_attempt: bool = True
     ) -> None:
+        """Hand a claimed file back to wait. Only a claimed one: a worker that failed *after*
+        its step was recorded (e.g. spooled) must not undo the step (retry_delivery and
+        postpone_disposal are guarded the same way)."""
         with self._tx() as conn:
             conn.execute(
                 "UPDATE files SET state='new', not_before=?, last_error=?, "
-                "attempts=attempts+? WHERE id=?",
+                "attempts=attempts+? WHERE id=? AND state='preparing'",
                 (not_before, error, 1 if count_attempt else 0, file_id),
             )
 
@@ -546,7 +583,8 @@ class Ledger:
     def postpone_disposal(self, file_id: int, not_before: float, reason: str | None) -> None:
         with self._tx() as conn:
             conn.execute(
-                "UPDATE files SET state='delivered', not_before=?, last_error=? WHERE id=?",
+                "UPDATE files SET state='delivered', not_before=?, last_error=? "
+                "WHERE id=? AND state='disposing'",
                 (not_before, reason, file_id),
             )
 
@@ -556,7 +594,7 @@ class Ledger:
         with self._tx() as conn:
             conn.execute(
                 "UPDATE deliveries SET state='pending', not_before=?, last_error=?, "
-                "attempts=attempts+? WHERE id=?",
+                "attempts=attempts+? WHERE id=? AND state='running'",
                 (not_before, error, 1 if count_attempt else 0, delivery_id),
             )
 

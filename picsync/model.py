@@ -124,6 +124,7 @@ class Retry:
 
     not_before: float
     reason: str
+    counted: bool = True  # False: the failure does not use up an attempt (no answer at all)
 
 
 @dataclass(frozen=True, slots=True)

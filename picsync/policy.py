@@ -16,6 +16,7 @@ from picsync.errors import (
     PicsyncError,
     SourceError,
     TransientError,
+    UnansweredError,
 )
 from picsync.model import Bury, Decision, Pause, Retry
 
@@ -49,9 +50,18 @@ def decide(
     now: float,
     policy: RetryPolicy,
     rand: Callable[[], float] = random.random,
+    silent_since: float | None = None,
 ) -> Decision:
-    """What to do with a delivery (or a file being prepared) that failed with ``error``."""
+    """What to do with a delivery (or a file being prepared) that failed with ``error``.
+
+    ``silent_since``: for an ``UnansweredError``, since when the destination has not been
+    heard from (its last delivery), if known.
+    """
     reason = str(error) or type(error).__name__
+    if isinstance(error, UnansweredError):
+        silence = 0.0 if silent_since is None else max(0.0, now - silent_since)
+        wait = silence_backoff(silence, policy, rand)
+        return Retry(not_before=now + wait, reason=reason, counted=False)
     if isinstance(error, BlockedError):
         return Pause(until=now + policy.blocked_pause, reason=reason)
     if isinstance(error, PermanentError):
@@ -67,6 +77,18 @@ def decide(
     return Retry(not_before=now + wait, reason=reason)
 
 
-def clamp_wait(not_before: float, now: float, policy: RetryPolicy) -> float:
-    """A stored wait no later than one full backoff from now: the clock may have gone back."""
-    return min(not_before, now + policy.max_delay)
+def silence_backoff(
+    silence: float, policy: RetryPolicy, rand: Callable[[], float] = random.random
+) -> float:
+    """The wait after a failure with no answer, when the destination has been silent for
+    ``silence`` seconds: at least that long again (capped), so each try at least doubles the
+    silence and an outage is probed no more often than exponential back-off would, without
+    counting attempts. Equal jitter as in ``backoff``."""
+    delay = min(policy.max_delay, max(policy.base_delay, 2 * silence))
+    return delay / 2 + rand() * delay / 2
+
+
+def wait_horizon(policy: RetryPolicy) -> float:
+    """The longest wait picsync itself ever stores for a retry or a pause. A stored wait further
+    ahead than this from now means the clock stepped back: it is brought to now + this."""
+    return max(policy.max_delay, policy.blocked_pause)

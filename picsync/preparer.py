@@ -16,7 +16,7 @@ import structlog
 
 from picsync.crashpoints import crashpoint
 from picsync.crypto import AgeEncryptor
-from picsync.errors import RefusedError, SourceError
+from picsync.errors import RefusedError, SourceError, SpoolError
 from picsync.heartbeat import touch
 from picsync.identity import identifiers_from_path, patient_identifier, pseudonym
 from picsync.ledger import DuplicateContentError, NewDelivery
@@ -82,6 +82,9 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
         except RefusedError as exc:
             _quarantine(parts, job, str(exc))
             return
+        except SpoolError as exc:
+            _spool_unavailable(parts, job, exc, [])
+            return
     touch()
     crashpoint("prepare.spool_renamed")
     after = current_signature(route.root, job.rel_path)
@@ -114,8 +117,13 @@ def prepare(parts: WorkerParts, job: PrepareJob) -> None:
         key_epoch=parts.key_epoch,
         prepared_at=datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="seconds"),
     )
-    manifest = _seal_manifest(parts, remote_id, build_manifest(facts, produced, identifiers))
-    parts.spool.sync()
+    try:
+        manifest = _seal_manifest(parts, remote_id, build_manifest(facts, produced, identifiers))
+        parts.spool.sync()
+    except SpoolError as exc:
+        written = [w.name for w in images.values()] + [f"{remote_id}.manifest{SEALED}"]
+        _spool_unavailable(parts, job, exc, written)
+        return
     payloads = [
         Payload(
             images[Audience.RECIPIENTS].name,
@@ -254,6 +262,19 @@ def _failed(parts: WorkerParts, job: PrepareJob, error: SourceError) -> None:
     not_before = decision.not_before if isinstance(decision, Retry) else decision.until
     parts.ledger.retry_prepare(job.file_id, not_before, decision.reason)
     log.warning("cannot read source yet", file=job.file_id, error=decision.reason)
+
+
+def _spool_unavailable(
+    parts: WorkerParts, job: PrepareJob, error: SpoolError, written: list[str]
+) -> None:
+    """The spool cannot take the file now (its disk is full): drop what was written of it and
+    try again after the blocked pause. Not the file's fault: no attempt is counted and it is
+    never quarantined for it (a full disk changes only *when* a photo goes, DESIGN.md)."""
+    parts.spool.remove(written)
+    parts.ledger.retry_prepare(
+        job.file_id, parts.clock() + parts.retry.blocked_pause, str(error), count_attempt=False
+    )
+    log.error("the spool cannot take files now; will try again", file=job.file_id, error=str(error))
 
 
 def _quarantine(parts: WorkerParts, job: PrepareJob, reason: str) -> None:

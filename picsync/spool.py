@@ -2,6 +2,8 @@
 
 A name without ``.part`` is always a complete file. Whatever the ledger does not reference
 (a crash between rename and the ledger commit, or after delivery) is removed at start-up.
+A failure to write the spool itself (a full or read-only disk) is a ``SpoolError``, so that
+nothing downstream mistakes it for a problem with the photo being written.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from picsync.crypto import DecryptingReader, Identity
+from picsync.errors import SpoolError, describe_os_error
 from picsync.fsutil import fsync_dir
 
 _PART = ".part"
@@ -41,10 +44,20 @@ class _HashingFile:
     def write(self, data: bytes | bytearray | memoryview) -> int:
         self.digest.update(data)
         self.size += len(data)
-        return self._file.write(data)
+        with _spool_errors():
+            return self._file.write(data)
 
     def flush(self) -> None:
-        self._file.flush()
+        with _spool_errors():
+            self._file.flush()
+
+
+@contextmanager
+def _spool_errors() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise SpoolError(f"cannot write the spool: {describe_os_error(exc)}") from exc
 
 
 class Spool:
@@ -58,23 +71,30 @@ class Spool:
     def writing(self, name: str) -> Iterator[SpoolWrite]:
         """Yield a writer for ``name``; on a clean exit the file is durable under that name."""
         part = self.folder / (name + _PART)
-        with open(part, "xb") as raw:
-            hashing = _HashingFile(raw)
-            handle = SpoolWrite(name=name, file=hashing)  # type: ignore[arg-type]
-            try:
-                yield handle
+        with _spool_errors():
+            raw = open(part, "xb")  # noqa: SIM115 - closed below, on every path
+        hashing = _HashingFile(raw)
+        handle = SpoolWrite(name=name, file=hashing)  # type: ignore[arg-type]
+        try:
+            yield handle
+            with _spool_errors():
                 raw.flush()
                 os.fsync(raw.fileno())
-            except BaseException:
-                part.unlink(missing_ok=True)
-                raise
-        part.replace(self.folder / name)
+                raw.close()
+        except BaseException:
+            with suppress(OSError):  # closing flushes again, and fails again on a full disk
+                raw.close()
+            part.unlink(missing_ok=True)
+            raise
+        with _spool_errors():
+            part.replace(self.folder / name)
         handle.sha256 = hashing.digest.hexdigest()
         handle.size = hashing.size
 
     def sync(self) -> None:
         """Make the renames durable (one directory fsync for a batch of writes)."""
-        fsync_dir(self.folder)
+        with _spool_errors():
+            fsync_dir(self.folder)
 
     def remove(self, names: Iterable[str]) -> None:
         for name in names:

@@ -58,6 +58,16 @@ class Generation:
     polling_fallback: bool = False  # inotify watches were short: every source is scanned
 
 
+def retry_policy(config: Config) -> RetryPolicy:
+    retry = config.settings.retry
+    return RetryPolicy(
+        max_attempts=retry.max_attempts,
+        base_delay=retry.base_delay,
+        max_delay=retry.max_delay,
+        blocked_pause=retry.blocked_pause,
+    )
+
+
 def build_destinations(config: Config, ledger: Ledger) -> dict[str, Destination]:
     return {
         name: build_destination(
@@ -146,12 +156,7 @@ def build(config: Config, shared: Shared) -> Generation:
         station_keys=(station.recipient,) if station else (),
         station_identities=(station,) if station else (),
         pseudonym_key=hash_key,
-        retry=RetryPolicy(
-            max_attempts=settings.retry.max_attempts,
-            base_delay=settings.retry.base_delay,
-            max_delay=settings.retry.max_delay,
-            blocked_pause=settings.retry.blocked_pause,
-        ),
+        retry=retry_policy(config),
         doorbell=doorbell,
         audit=shared.audit,
         metrics=metrics,

@@ -31,6 +31,9 @@ class Worker:
         self.stop = stop
         self.name = name
         self.beat = Beat(name)  # read by the daemon's health check
+        # Hand-backs that failed (the ledger could not be written, e.g. its disk was full): the
+        # rows stay claimed, so they are retried here before any new work is taken.
+        self._unreleased: list[Callable[[], None]] = []
 
     def run(self) -> None:
         heartbeat.register(self.beat)
@@ -41,8 +44,11 @@ class Worker:
             try:
                 busy = self.step()
             except Exception:
+                # E.g. the ledger's disk is full: the due work is still due, so without a pause
+                # this would spin (and log a traceback) as fast as the ledger can fail.
                 log.exception("worker step failed")
-                busy = False
+                self.stop.wait(IDLE_WAIT_S)
+                continue
             if not busy:
                 seen = bell.wait(seen, self._idle_timeout())
 
@@ -55,6 +61,9 @@ class Worker:
 
     def step(self) -> bool:
         """Do one unit of work; False when there was nothing due."""
+        while self._unreleased:
+            self._unreleased[0]()  # raises while the ledger still cannot be written
+            self._unreleased.pop(0)
         parts = self.parts
         now = parts.clock()
         job = parts.ledger.claim_prepare(now, parts.routes.keys())
@@ -78,14 +87,18 @@ class Worker:
             return True
         return False
 
-    @staticmethod
-    def _guarded(work: Callable[[], None], release: Callable[[], None]) -> None:
-        """A bug must not strand a claimed row until the next restart: hand it back."""
+    def _guarded(self, work: Callable[[], None], release: Callable[[], None]) -> None:
+        """A bug must not strand a claimed row until the next restart: hand it back, and if
+        even that fails, keep trying to (``step``)."""
         try:
             work()
         except Exception:
             log.exception("unexpected error; the job goes back to the queue")
-            release()
+            try:
+                release()
+            except Exception:
+                self._unreleased.append(release)
+                raise
 
     def _release_prepare(self, job: PrepareJob) -> None:
         self.parts.ledger.retry_prepare(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from picsync.daemon import ClockWatch
 from tests.helpers import (
     Daemon,
     Site,
@@ -203,3 +204,19 @@ def test_copy_of_a_delivered_file_is_not_sent_again(site: Site, daemons: list[Da
     wait_for(lambda: status(site)["files"] == {"done": 1, "duplicate": 1}, 30, "duplicate")
     assert site.images() == [sha256(data)]
     assert daemon.terminate() == 0
+
+
+def test_the_clock_watch_notices_a_backward_step_and_ignores_drift() -> None:
+    wall, mono = [1_000_000.0], [50.0]
+    watch = ClockWatch(lambda: wall[0], lambda: mono[0])
+    wall[0] += 10.0
+    mono[0] += 10.0
+    assert watch.stepped_back() == 0.0  # both moved together
+    wall[0] += 9.0  # drift of a second is not a step
+    mono[0] += 10.0
+    assert watch.stepped_back() == 0.0
+    wall[0] -= 3600.0  # NTP stepped the clock back an hour
+    assert watch.stepped_back() == 3600.0
+    assert watch.stepped_back() == 0.0  # reported once
+    wall[0] += 86_400.0  # forward steps need nothing: every wait is simply over
+    assert watch.stepped_back() == 0.0

@@ -13,9 +13,10 @@ from picsync.errors import (
     RefusedError,
     SourceError,
     TransientError,
+    UnansweredError,
 )
 from picsync.model import Bury, Pause, Retry
-from picsync.policy import BLOCKED_PAUSE_S, RetryPolicy, backoff, clamp_wait, decide
+from picsync.policy import BLOCKED_PAUSE_S, RetryPolicy, backoff, decide, wait_horizon
 
 POLICY = RetryPolicy(max_attempts=5, base_delay=10.0, max_delay=300.0)
 
@@ -77,6 +78,26 @@ def test_source_errors() -> None:
     assert decide(RefusedError("GIF"), 0, 0.0, POLICY) == Bury("GIF")
 
 
-def test_clamp_after_clock_went_back() -> None:
-    assert clamp_wait(10_000.0, now=100.0, policy=POLICY) == 400.0
-    assert clamp_wait(150.0, now=100.0, policy=POLICY) == 150.0
+def test_the_wait_horizon_is_the_longest_stored_wait() -> None:
+    assert wait_horizon(POLICY) == BLOCKED_PAUSE_S  # 300 s, as long as max_delay here
+    longer = RetryPolicy(max_attempts=5, base_delay=10.0, max_delay=7200.0, blocked_pause=60.0)
+    assert wait_horizon(longer) == 7200.0
+
+
+def test_no_answer_never_buries_and_backs_off_with_the_silence() -> None:
+    error = UnansweredError("the connection to Dropbox failed (ConnectionError)")
+    # Far past max_attempts: a network that is down is not the delivery's fault.
+    first = decide(error, 500, now=1000.0, policy=POLICY, rand=lambda: 1.0, silent_since=995.0)
+    assert first == Retry(not_before=1010.0, reason=str(error), counted=False)  # base_delay
+    later = decide(error, 500, now=1000.0, policy=POLICY, rand=lambda: 0.0, silent_since=880.0)
+    assert later == Retry(not_before=1120.0, reason=str(error), counted=False)  # as long again
+    capped = decide(error, 0, now=1e6, policy=POLICY, rand=lambda: 0.0, silent_since=0.0)
+    assert isinstance(capped, Retry) and capped.not_before == 1e6 + 150.0  # half of max_delay
+    unknown = decide(error, 0, now=50.0, policy=POLICY, rand=lambda: 1.0)
+    assert isinstance(unknown, Retry) and unknown.not_before == 60.0
+
+
+def test_an_answered_transient_error_still_counts() -> None:
+    decision = decide(TransientError("HTTP 503"), 0, now=0.0, policy=POLICY)
+    assert isinstance(decision, Retry) and decision.counted
+    assert isinstance(decide(TransientError("HTTP 503"), 4, 0.0, POLICY), Bury)

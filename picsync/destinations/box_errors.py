@@ -30,6 +30,7 @@ from picsync.errors import (
     IntegrityError,
     PermanentError,
     TransientError,
+    UnansweredError,
 )
 
 _TOKEN_PATH = "/oauth2/token"  # noqa: S105 (a URL path, not a secret)
@@ -123,7 +124,7 @@ def translate() -> Iterator[None]:
         raise from_sdk_error(exc) from exc
     except requests.RequestException as exc:
         # Raised outside the SDK's own handling, e.g. a response cut while its body is read.
-        raise TransientError(f"Box: network error ({type(exc).__name__})") from exc
+        raise UnansweredError(f"Box: network error ({type(exc).__name__})") from exc
 
 
 def from_api_error(exc: BoxAPIError) -> Exception:
@@ -171,7 +172,7 @@ def from_sdk_error(exc: BoxSDKError) -> Exception:
         )
     if isinstance(cause, requests.RequestException) or cause is None:
         kind = type(cause).__name__ if cause is not None else "no response"
-        return TransientError(f"Box: network error ({kind})")
+        return UnansweredError(f"Box: network error ({kind})")
     if isinstance(cause, ImportError):
         return BlockedError("Box: JWT auth needs PyJWT and cryptography (install boxsdk[jwt])")
     return TransientError(f"Box: {type(cause).__name__}")

@@ -26,6 +26,7 @@ from picsync.errors import (
     IntegrityError,
     PermanentError,
     TransientError,
+    UnansweredError,
 )
 
 __all__ = ["CONTENTION_WAIT_S", "error_for", "error_tags", "is_contention", "translate"]
@@ -203,8 +204,8 @@ def _network_error(exc: requests.exceptions.RequestException) -> DestinationErro
             "TLS, or an outdated CA bundle?)"
         )
     if isinstance(exc, requests.exceptions.Timeout):
-        return TransientError("Dropbox did not answer in time")
-    return TransientError(f"the connection to Dropbox failed ({type(exc).__name__})")
+        return UnansweredError("Dropbox did not answer in time")
+    return UnansweredError(f"the connection to Dropbox failed ({type(exc).__name__})")
 
 
 @contextmanager
