@@ -67,15 +67,32 @@ def deliver(parts: WorkerParts, job: DeliveryJob) -> None:
         # The spool file itself is unreadable: retrying will not fix it; an operator must.
         _failed(parts, job, PermanentError(f"spool file unreadable: {describe_os_error(exc)}"))
         return
-    parts.audit.append(
-        "uploaded",
-        file=job.file_id,
-        remote_id=job.remote_base.rsplit("/", 1)[-1],
-        destination=job.destination,
-        region=dest.region,
-        objects=[{"path": r.path, "size": r.size, "fingerprint": r.fingerprint} for r in remotes],
+    remote_id = job.remote_base.rsplit("/", 1)[-1]
+    events: list[tuple[str, dict[str, object]]] = [
+        (
+            "uploaded",
+            {
+                "file": job.file_id,
+                "remote_id": remote_id,
+                "destination": job.destination,
+                "region": dest.region,
+                "objects": [
+                    {"path": r.path, "size": r.size, "fingerprint": r.fingerprint} for r in remotes
+                ],
+            },
+        )
+    ]
+    # A source that is kept needs no disposal step of its own: when this delivery is its
+    # file's last, the file ends here, its disposition audited with the upload (one fsync).
+    kept = parts.ledger.finishes_a_kept_file(job.delivery_id, parts.keep_sources)
+    if kept:
+        events.append(
+            ("disposed", {"file": job.file_id, "remote_id": remote_id, "disposition": "kept"})
+        )
+    parts.audit.append_many(events)
+    finished = parts.ledger.delivered(
+        job.delivery_id, remotes, parts.clock(), dest.region, kept=kept
     )
-    finished = parts.ledger.delivered(job.delivery_id, remotes, parts.clock(), dest.region)
     if parts.metrics is not None:
         parts.metrics.delivered(job.destination, sum(r.size for r in remotes), parts.clock())
     crashpoint("deliver.committed")

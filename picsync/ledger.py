@@ -510,15 +510,38 @@ class Ledger:
             ),
         )
 
+    def finishes_a_kept_file(self, delivery_id: int, keep_sources: Iterable[str]) -> bool:
+        """True when this delivery is its file's last open one and the file's source keeps its
+        originals: then ``delivered(..., kept=True)`` can end the file at once (no disposal
+        step). Deliveries only ever move towards done, so a True stays true until then."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT f.source IN (SELECT value FROM json_each(?)), "
+                "(SELECT COUNT(*) FROM deliveries o WHERE o.file_id = d.file_id "
+                "AND o.id != d.id AND o.state != 'done') "
+                "FROM deliveries d JOIN files f ON f.id = d.file_id WHERE d.id=?",
+                (_json_list(keep_sources), delivery_id),
+            )
+            .fetchone()
+        )
+        return row is not None and bool(row[0]) and row[1] == 0
+
     def delivered(
         self,
         delivery_id: int,
         remotes: Sequence[RemoteFile],
         now: float,
         region: str | None = None,
+        *,
+        kept: bool = False,
     ) -> list[str]:
         """Record a verified delivery. When it was the file's last, the file is done in the same
-        transaction and the spool names it no longer needs are returned for deletion."""
+        transaction and the spool names it no longer needs are returned for deletion.
+
+        ``kept``: the caller found (``finishes_a_kept_file``) that this ends a file whose
+        source is kept, and has audited its disposition: the file is done, not delivered.
+        """
         with self._tx() as conn:
             conn.execute(
                 "UPDATE deliveries SET state='done', delivered_at=?, last_error=NULL WHERE id=?",
@@ -538,12 +561,20 @@ class Ledger:
             ).fetchone()
             if open_count:
                 return []
-            # Every copy is verified: the spool is no longer needed; the source now waits for
-            # its disposition (keep, move or delete), still with its path.
-            conn.execute(
-                "UPDATE files SET state='delivered', not_before=?, finished_at=? WHERE id=?",
-                (now, now, file_id),
-            )
+            if kept:
+                # Nothing to do to the source: its journey ends here (as ``disposed`` would).
+                conn.execute(
+                    "UPDATE files SET state='done', rel_path=NULL, disposition='kept', "
+                    "not_before=?, finished_at=? WHERE id=?",
+                    (now, now, file_id),
+                )
+            else:
+                # Every copy is verified: the spool is no longer needed; the source now waits
+                # for its disposition (move or delete), still with its path.
+                conn.execute(
+                    "UPDATE files SET state='delivered', not_before=?, finished_at=? WHERE id=?",
+                    (now, now, file_id),
+                )
             rows = conn.execute(
                 "SELECT spool_name FROM payloads WHERE file_id=?", (file_id,)
             ).fetchall()

@@ -80,6 +80,11 @@ class WorkerParts:
     limiters: Mapping[str, RateLimiter] = field(default_factory=dict)  # absent: unlimited
     clock: Callable[[], float] = time.time
 
+    @property
+    def keep_sources(self) -> list[str]:
+        """Sources whose originals stay where they are after delivery (``after_upload: keep``)."""
+        return [name for name, route in self.routes.items() if route.after_upload == "keep"]
+
     def open_destinations(self, now: float) -> list[str]:
         """Destinations whose upload window is open at ``now`` (unix time)."""
         at = datetime.fromtimestamp(now, tz=UTC)

@@ -191,32 +191,42 @@ def _audit_prepared(
     payloads: list[Payload],
 ) -> None:
     """Discovered, scrubbed, sealed: written before the ledger commits the spooled state."""
-    audit = parts.audit
-    audit.append(
-        "discovered",
-        file=job.file_id,
-        source=job.source,
-        source_sha256=source_sha256,
-        size=source_size,
-    )
-    audit.append(
-        "scrubbed",
-        file=job.file_id,
-        format=produced.result.format.value,
-        scrubbed_sha256=produced.plain_sha256,
-        size=produced.plain_size,
-        removed=list(produced.result.removed),
-    )
     sealed = {
         p.kind.value + ("_station" if p.audience == Audience.STATION else ""): p.sha256
         for p in payloads
     }
-    audit.append(
-        "sealed",
-        file=job.file_id,
-        remote_id=remote_id,
-        ciphertext_sha256=sealed,
-        key_epoch=parts.key_epoch,
+    # One append, one fsync: the ledger commits the three steps together too.
+    parts.audit.append_many(
+        [
+            (
+                "discovered",
+                {
+                    "file": job.file_id,
+                    "source": job.source,
+                    "source_sha256": source_sha256,
+                    "size": source_size,
+                },
+            ),
+            (
+                "scrubbed",
+                {
+                    "file": job.file_id,
+                    "format": produced.result.format.value,
+                    "scrubbed_sha256": produced.plain_sha256,
+                    "size": produced.plain_size,
+                    "removed": list(produced.result.removed),
+                },
+            ),
+            (
+                "sealed",
+                {
+                    "file": job.file_id,
+                    "remote_id": remote_id,
+                    "ciphertext_sha256": sealed,
+                    "key_epoch": parts.key_epoch,
+                },
+            ),
+        ]
     )
 
 

@@ -146,7 +146,7 @@ def test_unmounted_share_blocks_instead_of_filling_the_mount_point(
 def test_partial_from_an_interrupted_attempt_is_cleaned(tmp_path: Path) -> None:
     root = tmp_path / "remote"
     (root / "s").mkdir(parents=True)
-    stale = root / "s" / ".x.jpg.dead.partial"
+    stale = root / "s" / ".x.jpg.partial"  # the temp name an interrupted attempt used
     stale.write_bytes(b"half")
     FolderDestination("nas", root).upload("s/x.jpg", payload(tmp_path, b"whole"))
     assert not stale.exists()

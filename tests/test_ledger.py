@@ -235,6 +235,30 @@ def test_last_delivery_completes_the_file(ledger: Ledger) -> None:
     assert ledger.live_spool_names() == set()
 
 
+def test_a_kept_file_ends_with_its_last_delivery(ledger: Ledger) -> None:
+    file_id = ledger.discover("cam", "k1", "a.jpg", SIG, now=1.0)
+    assert file_id is not None
+    ledger.claim_prepare(1.0, ["cam"])
+    spool(ledger, file_id, "a" * 64, dests=("a", "b"))
+    first = ledger.claim_delivery(2.0, ["a", "b"])
+    second = ledger.claim_delivery(2.0, ["a", "b"])
+    assert first is not None and second is not None
+    # The other delivery is still open, and a source that moves its files never qualifies.
+    assert not ledger.finishes_a_kept_file(first.delivery_id, ["cam"])
+    ledger.delivered(first.delivery_id, [RemoteFile("x.jpg", 10, "f")], 3.0)
+    assert not ledger.finishes_a_kept_file(second.delivery_id, ["elsewhere"])
+    assert ledger.finishes_a_kept_file(second.delivery_id, ["cam"])
+    spool_names = ledger.delivered(
+        second.delivery_id, [RemoteFile("x.jpg", 10, "f")], 3.0, kept=True
+    )
+    assert spool_names == [f"rid{file_id}.image"]
+    assert ledger.file_counts() == {"done": 1}
+    assert ledger.claim_disposal(3.0, ["cam"]) is None  # nothing left to dispose of
+    with sqlite3.connect(ledger.path) as conn:
+        row = conn.execute("SELECT rel_path, disposition FROM files WHERE id=?", (file_id,))
+        assert row.fetchone() == (None, "kept")
+
+
 def test_quarantine_keeps_the_path_for_the_operator(ledger: Ledger) -> None:
     file_id = ledger.quarantine_new("cam", "k1", "scan.pdf", SIG, "never completed", 1.0)
     rows = ledger.files_in_states(["quarantined"])

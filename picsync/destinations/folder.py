@@ -57,8 +57,12 @@ class FolderDestination:
                     "a different file already exists at this remote path; refusing to overwrite"
                 )
             target.parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale_partials(target)
-            tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
+            # One temp name per target: remote paths are unique per delivery and a delivery is
+            # worked on by one worker at a time, so what is there is an interrupted attempt of
+            # ours. (Removing it by name, not by globbing the folder: a month's folder may hold
+            # 100,000 files, and a glob per upload made each upload O(folder).)
+            tmp = target.parent / f".{target.name}.partial"
+            tmp.unlink(missing_ok=True)
             try:
                 _copy_synced(payload, tmp)  # the payload is read once (it may be rate-limited)
                 tmp.replace(target)
@@ -143,12 +147,6 @@ def _copy_synced(src: PayloadSource, dst: Path) -> None:
             fout.write(chunk)
         fout.flush()
         os.fsync(fout.fileno())
-
-
-def _remove_stale_partials(target: Path) -> None:
-    """Temp files an interrupted earlier attempt at this same path left behind."""
-    for stale in target.parent.glob(f".{target.name}.*.partial"):
-        stale.unlink(missing_ok=True)
 
 
 def _sha256_file(path: Path) -> str:
