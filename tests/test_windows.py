@@ -67,7 +67,7 @@ def test_closed_window_seals_now_and_uploads_when_it_opens(site: Site) -> None:
     now[0] = WEDNESDAY_NOON + 3600 + 5  # 13:00:05, inside the window
     assert worker.step()
     assert len(delivered_images(site.outbox)) == 1
-    assert worker.parts.ledger.file_counts() == {"delivered": 1}
+    assert worker.parts.ledger.file_counts() == {"done": 1}  # the source is kept: done at once
 
 
 def test_window_closing_mid_upload_stops_at_a_chunk_and_waits_for_the_next(site: Site) -> None:

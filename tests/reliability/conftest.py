@@ -24,8 +24,6 @@ from tests.reliability.remotes import Remote
 from tests.reliability.rig import Rig
 from tests.reliability.scale import Scale, current
 
-_FIGURES = pytest.StashKey[list[Figures]]()
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -34,17 +32,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="reliability suite at the spec's sizes (also: PICSYNC_RELIABILITY=long)",
     )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_FIGURES] = []
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    figures = config.stash.get(_FIGURES, [])
-    if figures:
-        terminalreporter.section("reliability figures (specs/reliability.md §3)")
-        terminalreporter.write_line(report.table(figures))
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +63,7 @@ def rigs() -> Iterator[Callable[..., Rig]]:
 
 
 @pytest.fixture
-def oracle(pytestconfig: pytest.Config, scale: Scale) -> Callable[..., Figures]:
+def oracle(scale: Scale) -> Callable[..., Figures]:
     """``oracle(rig, manifest, "R1 burst", seed)``: judge a finished run, print and keep its
     figures, and fail on any broken invariant (loss, duplicate, ...)."""
 
@@ -84,7 +71,7 @@ def oracle(pytestconfig: pytest.Config, scale: Scale) -> Callable[..., Figures]:
         figures = judge(rig, manifest, scenario, scale.mode, seed)
         figures.notes.update(notes)
         print(report.render(figures))
-        pytestconfig.stash[_FIGURES].append(figures)
+        report.add_to_summary(figures)
         report.save(figures)
         assert_clean(figures)
         return figures

@@ -138,8 +138,18 @@ def save(figures: Figures) -> None:
             handle.write(json.dumps(as_json(figures)) + "\n")
 
 
-def table(all_figures: list[Figures]) -> str:
-    """Markdown table of every run of the session (pasted into docs/RELIABILITY.md)."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row(f)) + " |" for f in all_figures]
-    return "\n".join(lines)
+def header() -> list[str]:
+    """The first two lines of the Markdown table (docs/RELIABILITY.md)."""
+    return ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+
+
+def table_row(figures: Figures) -> str:
+    return "| " + " | ".join(row(figures)) + " |"
+
+
+def add_to_summary(figures: Figures) -> None:
+    """Append this run's row for the summary table printed at the end (tests/conftest.py)."""
+    target = os.environ.get("PICSYNC_RELIABILITY_ROWS")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(table_row(figures) + "\n")

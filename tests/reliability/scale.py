@@ -1,6 +1,7 @@
-"""How big each scenario runs: SHORT by default (CI: the whole directory in ~3-4 minutes on 2
-cores) and LONG on request (``pytest tests/reliability --long`` or PICSYNC_RELIABILITY=long),
-which scales file counts, kill counts and durations up to specs/reliability.md §3."""
+"""How big each scenario runs: SHORT by default (CI; the whole directory takes ~8.5 minutes
+in one process on 2 cores, less spread over the suite's test processes) and LONG on request
+(``pytest tests/reliability --long`` or PICSYNC_RELIABILITY=long), which scales file counts,
+kill counts and durations up to specs/reliability.md §3."""
 
 from __future__ import annotations
 
