@@ -1,20 +1,24 @@
 """Benchmark: picsync's age encryptor beside the `age` CLI and raw ChaCha20-Poly1305 (not a test).
 
-Usage: python bench/bench_seal.py [10M] [200M] [1G]     (default: all three sizes)
+Usage: python bench/bench_seal.py [10M] [200M] [1G] [--runs 3] [--tmpdir DIR]
+       (default: all three sizes; --tmpdir /dev/shm puts input and output on tmpfs)
 
 For each size it creates a random file in a temporary directory (deleted afterwards), warms the
-page cache, and prints the median of 3 runs of:
+page cache, and prints the median of ``--runs`` runs (default 3) of:
   - picsync AgeEncryptor (encrypt_stream) in this process, MiB/s;
   - `age -r R -o OUT IN` timed around the whole subprocess (includes its start-up), MiB/s;
   - raw ChaCha20Poly1305 over 64 KiB readinto chunks with file I/O, in this process, MiB/s;
   - peak RSS of picsync encrypting in a child python process, of the age CLI, and of a child
     python that only imports picsync.crypto (the interpreter's own baseline); see peak_rss_mib
     for how (GNU time's %M, i.e. the child's ru_maxrss, as in specs/crypto.md).
-The machine is shared and noisy: compare the ratio picsync/age measured in the same run.
+The machine is shared and noisy: compare the ratio picsync/age measured in the same run. On a
+disk, writeback of the previous run's gigabyte can land in the next tool's timing; tmpfs (as in
+specs/crypto.md) takes the disk out and leaves CPU and memory bandwidth.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -110,12 +114,14 @@ def peak_rss_mib(command: list[str], workdir: Path) -> float:
     return usage.ru_maxrss / 1024
 
 
-def bench_size(label: str, size: int, workdir: Path, recipient_text: str) -> dict[str, float]:
+def bench_size(
+    label: str, size: int, workdir: Path, recipient_text: str, runs: int = RUNS
+) -> dict[str, float]:
     source = workdir / f"in_{label}.bin"
     output = workdir / "out.age"
     make_random_file(source, size)
     seconds: dict[str, list[float]] = {"picsync": [], "age": [], "raw": []}
-    for _ in range(RUNS):  # interleaved, so that noise hits every tool alike
+    for _ in range(runs):  # interleaved, so that noise hits every tool alike
         seconds["picsync"].append(
             timed(lambda: picsync_in_process(source, output, recipient_text), output)
         )
@@ -124,10 +130,10 @@ def bench_size(label: str, size: int, workdir: Path, recipient_text: str) -> dic
     result = {name: size / MIB / statistics.median(times) for name, times in seconds.items()}
     python = sys.executable
     child = [python, "-c", CHILD_ENCRYPT, str(source), str(output), recipient_text]
-    result["picsync_rss"] = statistics.median(peak_rss_mib(child, workdir) for _ in range(RUNS))
+    result["picsync_rss"] = statistics.median(peak_rss_mib(child, workdir) for _ in range(runs))
     output.unlink(missing_ok=True)
     age_command = ["age", "-r", recipient_text, "-o", str(output), str(source)]
-    result["age_rss"] = statistics.median(peak_rss_mib(age_command, workdir) for _ in range(RUNS))
+    result["age_rss"] = statistics.median(peak_rss_mib(age_command, workdir) for _ in range(runs))
     output.unlink(missing_ok=True)
     result["baseline_rss"] = peak_rss_mib([python, "-c", CHILD_BASELINE], workdir)
     source.unlink()
@@ -135,7 +141,12 @@ def bench_size(label: str, size: int, workdir: Path, recipient_text: str) -> dic
 
 
 def main(argv: list[str]) -> int:
-    labels = argv or list(SIZES)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("sizes", nargs="*", default=list(SIZES), help=f"any of {list(SIZES)}")
+    parser.add_argument("--runs", type=int, default=RUNS, help="runs; the median is printed")
+    parser.add_argument("--tmpdir", default=None, help="where the files go (default: $TMPDIR)")
+    args = parser.parse_args(argv)
+    labels = args.sizes
     unknown = [label for label in labels if label not in SIZES]
     if unknown:
         print(f"unknown size(s) {unknown}; choose from {list(SIZES)}", file=sys.stderr)
@@ -144,22 +155,27 @@ def main(argv: list[str]) -> int:
         print("the age CLI is not installed (apt-get install age)", file=sys.stderr)
         return 2
     recipient_text = generate_identity().recipient.to_string()
+    print("# load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     rss_source = "GNU time %M" if GNU_TIME else "wait4, an upper bound"
-    print(f"median of {RUNS} runs; MiB/s; peak RSS in MiB ({rss_source}; picsync includes python)")
+    print(
+        f"median of {args.runs} runs; MiB/s; "
+        f"peak RSS in MiB ({rss_source}; picsync includes python)"
+    )
     header = (
         f"{'size':>6} {'picsync':>9} {'age CLI':>9} {'ratio':>6} {'raw AEAD':>9} "
         f"{'picsync RSS':>12} {'age RSS':>8} {'python RSS':>11}"
     )
     print(header)
-    with tempfile.TemporaryDirectory(prefix="bench_seal_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_seal_", dir=args.tmpdir) as tmp:
         for label in labels:
-            row = bench_size(label, SIZES[label], Path(tmp), recipient_text)
+            row = bench_size(label, SIZES[label], Path(tmp), recipient_text, args.runs)
             print(
                 f"{label:>6} {row['picsync']:9.0f} {row['age']:9.0f} "
                 f"{row['picsync'] / row['age']:6.2f} {row['raw']:9.0f} "
                 f"{row['picsync_rss']:12.1f} {row['age_rss']:8.1f} {row['baseline_rss']:11.1f}",
                 flush=True,
             )
+    print("# load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
 

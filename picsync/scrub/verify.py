@@ -96,7 +96,10 @@ def _forms(needles: Iterable[bytes]) -> list[_Form]:
         if not text.isascii():
             with contextlib.suppress(UnicodeEncodeError):
                 forms.setdefault(text.encode("latin-1").lower(), "")
-    return [_Form(pattern, encoding) for pattern, encoding in forms.items()]
+    # Shortest first, so that ``_scan`` stops at the first form longer than what it scans: most
+    # decoded payloads are a few bytes, and testing hundreds of longer forms cost most of a PDF.
+    ordered = sorted(forms.items(), key=lambda item: len(item[0]))
+    return [_Form(pattern, encoding) for pattern, encoding in ordered]
 
 
 def _is_trivial(value: bytes) -> bool:
@@ -111,7 +114,9 @@ def _scan(
     data: bytes, forms: list[_Form], where: str, depth: int, budget: _Budget, out: dict[str, None]
 ) -> None:
     lowered = data.lower()
-    for form in forms:
+    for form in forms:  # shortest first (``_forms``): none after this one fits in ``data``
+        if len(form.pattern) > len(lowered):
+            break
         if form.pattern in lowered:
             out[f"identifying value found{form.encoding} {where}"] = None
     if depth >= _MAX_DEPTH:

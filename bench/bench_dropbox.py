@@ -1,0 +1,158 @@
+"""Benchmark: uploads from the picsync daemon to the Dropbox emulator with injected latency, with
+1 and with 8 workers (not a test). The anchor is the same daemon with one worker.
+
+Usage: python bench/bench_dropbox.py [--files 120] [--latency 0.05] [--workers 1,8] [--runs 3]
+
+The emulator (tests/emulators/, a loopback HTTPS server the real Dropbox SDK talks to) runs in
+this process with ``set_latency(seconds)`` added before every response. The daemon runs as a
+subprocess (`python -m picsync run -c FILE`) with the emulator's ``client_environment(ca)``, as
+tests/test_dropbox_daemon.py does. Each file is a small distinct JPEG with planted metadata, so
+what is measured is round trips, not bytes: each delivery uploads the sealed image and the
+sealed manifest, and every commit goes through picsync's per-destination commit batcher.
+
+To time uploads without the preparing (scrub + seal, CPU-bound on 2 cores) the destination has
+an upload window (``window: HH:MM-HH:MM`` UTC) that opens at the next minute boundary at least
+``--margin`` seconds ahead: files are sealed at once while the window is closed, then every
+worker starts uploading when it opens. Upload time runs from the opening (this process's
+time.monotonic() for that instant) to the last "uploaded" audit record (the daemon's
+time.monotonic(), the same clock). It includes up to 1 s for idle workers to notice the
+opening (they wake at least every second). A run takes about a minute because of the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import benchlib
+from benchlib import Clinic, Daemon
+
+from tests.emulators.dropbox import DropboxEmulator
+from tests.emulators.tls import make_loopback_tls
+from tests.helpers import make_jpeg
+
+
+def window_opening(margin: float) -> tuple[str, float]:
+    """A window rule opening at the next minute boundary >= ``margin`` s away (UTC), and that
+    opening as a time.monotonic() value of this process."""
+    now = datetime.now(tz=UTC)
+    opens = (now + timedelta(seconds=margin + 60)).replace(second=0, microsecond=0)
+    if (opens - now).total_seconds() - 60 >= margin:
+        opens -= timedelta(minutes=1)
+    closes = opens + timedelta(hours=2)
+    rule = f"{opens:%H:%M}-{closes:%H:%M}"
+    return rule, time.monotonic() + (opens - now).total_seconds()
+
+
+def run(
+    work: Path,
+    emulator: DropboxEmulator,
+    env: dict[str, str],
+    files: list[bytes],
+    workers: int,
+    margin: float,
+) -> dict[str, Any]:
+    clinic = Clinic(work)
+    token = work / "dropbox.token"
+    work.mkdir(parents=True)
+    token.write_text(emulator.pkce_refresh_token + "\n")
+    token.chmod(0o600)
+    rule, opens_at = window_opening(margin)
+    root = f"/bench-{work.name}"
+    destination = {
+        "type": "dropbox",
+        "region": "eu",
+        "app_key": emulator.app_key,
+        "refresh_token_file": str(token),
+        "root": root,
+        "window": rule,
+    }
+    clinic.write_config({"dbx": destination}, region="eu", workers=workers, timezone="UTC")
+    for index, data in enumerate(files):
+        (clinic.inbox / f"IMG_{index:05d}.jpg").write_bytes(data)
+    before = len(emulator.requests())
+    start = time.monotonic()
+    with Daemon(clinic, env=env) as daemon:
+        sealed = benchlib.poll(
+            lambda: len(clinic.audit_records("sealed")) >= len(files), 600, "sealing", daemon, 0.2
+        )
+        if sealed > opens_at:
+            raise RuntimeError("sealing outlasted the closed window; raise --margin")
+        done = benchlib.poll(
+            lambda: clinic.done_files() >= len(files), 900, "every upload", daemon, 0.05
+        )
+    uploaded = [r["mono"] for r in clinic.audit_records("uploaded")]
+    requests = emulator.requests()[before:]
+    routes = Counter(r.route for r in requests)
+    stored = [p for p in emulator.files() if p.startswith(root.lower() + "/")]
+    if len(stored) != 2 * len(files):
+        raise RuntimeError(f"the emulator holds {len(stored)} objects, not {2 * len(files)}")
+    shutil.rmtree(work)
+    return {
+        "upload": max(uploaded) - opens_at,
+        "first": min(uploaded) - opens_at,
+        "sealing": sealed - start,
+        "wall": done - start,
+        "routes": routes,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--files", type=int, default=120, help="files per run")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per response")
+    parser.add_argument("--workers", default="1,8", help="comma-separated worker counts")
+    parser.add_argument("--runs", type=int, default=3, help="runs per worker count (median)")
+    parser.add_argument("--margin", type=float, default=20.0, help="seconds to seal before")
+    args = parser.parse_args(argv)
+    counts = [int(v) for v in args.workers.split(",")]
+
+    benchlib.header(f"uploads to the Dropbox emulator with {args.latency * 1000:.0f} ms latency")
+    files = [make_jpeg(seed, size=64) for seed in range(args.files)]
+    results: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+    with tempfile.TemporaryDirectory(prefix="bench_dropbox_") as tmp:
+        work = Path(tmp)
+        tls = make_loopback_tls(work)
+        with DropboxEmulator(tls=tls.server_context()) as emulator:
+            emulator.set_latency(args.latency)
+            env = emulator.client_environment(tls.ca_path)
+            env["PYTHONPATH"] = str(benchlib.ROOT)
+            for repeat in range(args.runs):  # interleaved worker counts
+                for n in counts:
+                    row = run(work / f"w{n}-r{repeat}", emulator, env, files, n, args.margin)
+                    results[n].append(row)
+                    print(
+                        f"# {n} workers, run {repeat + 1}: {row['upload']:.2f} s to upload "
+                        f"(first upload done {row['first']:.2f} s after the opening; sealing "
+                        f"took {row['sealing']:.1f} s), load {benchlib.loadavg()}",
+                        flush=True,
+                    )
+            if emulator.errors:
+                raise RuntimeError(f"the emulator raised: {emulator.errors!r}")
+    base = benchlib.median(r["upload"] for r in results[counts[0]])
+    print(
+        f"median of {args.runs} runs; {args.files} files (image + manifest each); "
+        f"ratio = files/s / files/s with {counts[0]} worker(s)"
+    )
+    print(f"{'workers':>7} {'upload s':>9} {'files/s':>8} {'ratio':>6} {'requests/file':>14}")
+    for n in counts:
+        upload = benchlib.median(r["upload"] for r in results[n])
+        per_file = sum(results[n][-1]["routes"].values()) / args.files
+        print(
+            f"{n:>7} {upload:9.2f} {args.files / upload:8.1f} {base / upload:6.2f} {per_file:14.2f}"
+        )
+    last = {n: dict(results[n][-1]["routes"]) for n in counts}
+    print(f"requests by route (last run): {last}")
+    benchlib.footer()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
