@@ -5,11 +5,12 @@ mtime have already stopped changing, and returns None when its structure says it
 short reason when it is not yet: a JPEG without its end-of-image marker, a PNG before its IEND
 chunk, a PDF without a final ``%%EOF``, a TIFF, HEIF or DICOM offset or length past the end.
 The watcher calls it while a file settles and quarantines files that never complete
-(specs/watching.md §3, §10), so it seeks and reads bounded pieces (multi-GB files stay cheap),
-bounds every walk, and answers garbage with a reason instead of an exception. Formats it cannot
-judge (video, raw, GIF, unknown) count as complete: later stages decide what to do with them.
-Stdlib and picsync.formats only; TIFF and DICOM walks live in ``completeness_walkers``.
-Reasons never name the file.
+(specs/watching.md §3, §10), so it reads the first 64 KiB once (a small file whole), then
+seeks and reads bounded pieces (multi-GB files stay cheap), bounds every walk, and answers
+garbage with a reason instead of an exception. Formats it cannot judge (video, raw, GIF,
+unknown) count as complete: later stages decide what to do with them. Stdlib and
+picsync.formats only; TIFF and DICOM walks live in ``completeness_walkers``. Reasons never name
+the file.
 """
 
 from __future__ import annotations
@@ -19,15 +20,20 @@ import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
-from picsync.completeness_walkers import FileView, IncompleteError, check_dicom, check_tiff
+from picsync.completeness_walkers import (
+    FileView,
+    IncompleteError,
+    Seekable,
+    check_dicom,
+    check_tiff,
+)
 from picsync.formats import SNIFF_BYTES, Format, sniff
 
 __all__ = ["check_complete"]
 
 
-def check_complete(f: BinaryIO, size: int) -> str | None:
+def check_complete(f: Seekable, size: int) -> str | None:
     """Return None if ``f`` (``size`` bytes) is completely written, else a short reason.
 
     Never raises on malformed content; ``OSError`` from reading ``f`` itself propagates.
@@ -38,7 +44,7 @@ def check_complete(f: BinaryIO, size: int) -> str | None:
         return "file changed size after it was measured"
     view = FileView(f, size)
     try:
-        head = view.read(0, min(size, SNIFF_BYTES), "file is shorter than its measured size")
+        head = view.load_head(min(size, _HEAD_BYTES))[:SNIFF_BYTES]
         if _too_short_to_tell(head):
             return "file is too short to tell its format"
         check = _CHECKS.get(sniff(head)[0])
@@ -57,10 +63,15 @@ _SIGNATURES = (
     b"MM\x00+",
 )
 _DICOM_PREAMBLE = 128
+# Read at once at the start: a small file whole, and a camera JPEG's header segments (EXIF is at
+# most 64 KiB) or a TIFF's first directory, in one read instead of a seek and read per field.
+_HEAD_BYTES = 64 << 10
 
 
 def _too_short_to_tell(head: bytes) -> bool:
     """True for a file cut inside the bytes that would tell its format."""
+    if len(head) >= _DICOM_PREAMBLE + 4:  # longer than any of the signatures below
+        return False
     if any(len(head) < len(sig) and sig.startswith(head) for sig in _SIGNATURES):
         return True
     if len(head) < 12 and b"ftyp".startswith(head[4:8]):  # ISOBMFF: size, "ftyp", brand
@@ -90,26 +101,86 @@ def _check_jpeg(view: FileView) -> str | None:
 
     Segments are skipped by length, never searched, so an EXIF thumbnail's own EOI in APP1 is
     not mistaken for the main image's. Bytes after EOI (phone trailers, motion-photo video) are
-    allowed.
+    allowed. Markers and lengths inside the head are taken from memory: a small file costs one
+    read. A file larger than the head with a single sequential scan is judged by its tail.
     """
-    pos, seen_scan = 2, False
+    head, size = view.head, view.size
+    in_head, search = len(head), _JPEG_MARKER.search  # locals: this loop runs per segment
+    pos, seen_scan, frame = 2, False, _Frame()
     for _ in range(_MAX_JPEG_SEGMENTS):
-        found = _next_jpeg_marker(view, pos)
-        if found is None:
-            return "JPEG has no end-of-image marker"
-        marker_at, code = found
+        match = search(head, pos)
+        if match is not None:
+            marker_at = match.start()
+            code = head[marker_at + 1]
+        else:  # no marker in the head: look on in the file, overlapping the head's last byte
+            found = _next_jpeg_marker(view, max(pos, in_head - 1))
+            if found is None:
+                return "JPEG has no end-of-image marker"
+            marker_at, code = found
         if code == _EOI:
             return None if seen_scan else "JPEG ends before its image data"
         if code == _SOI:
             pos = marker_at + 2
             continue
-        length = int.from_bytes(view.read(marker_at + 2, 2, _SEGMENT_PAST_END), "big")
+        if marker_at + 4 <= in_head:
+            length = head[marker_at + 2] << 8 | head[marker_at + 3]
+        else:
+            length = int.from_bytes(view.read(marker_at + 2, 2, _SEGMENT_PAST_END), "big")
         if length < 2:  # the length counts its own two bytes
             return "JPEG segment has an impossible length"
         pos = marker_at + 2 + length
-        view.require(pos, _SEGMENT_PAST_END)
-        seen_scan |= code == _SOS
+        if pos > size:
+            return _SEGMENT_PAST_END
+        if code == _SOS:
+            if (
+                not seen_scan
+                and frame.single_scan(head[marker_at:pos])
+                and _ends_with_eoi(view, pos)
+            ):
+                return None
+            seen_scan = True
+        elif code in _FRAMES:
+            frame.note(code, head[marker_at:pos])
     return "JPEG has too many segments"
+
+
+_SEQUENTIAL_FRAMES = (0xC0, 0xC1)  # baseline and extended sequential, Huffman-coded
+_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xDE}  # not DHT, JPG, DAC; DHP
+
+
+class _Frame:
+    """Whether the image before its first scan is one sequential frame, and its components.
+
+    A sequential scan that holds every component of the only frame is the whole image: in its
+    entropy-coded data FF is always followed by 00 or a restart code, so FF D9 cannot occur in it
+    and the next FF D9 is the EOI. Such a file that ends in FF D9 has its EOI (or ends with an
+    appended MPF image's EOI, which comes after it), and its scan need not be read: the tail
+    decides. A cut that ends exactly on FF D9 inside a segment after the scan (a DNL, say) would
+    pass; the full walk would not. Everything else, and every file without FF D9 as its last two
+    bytes (trailers, padding, cuts), gets the full walk.
+    """
+
+    def __init__(self) -> None:
+        self.components = 0  # 0: no frame yet; -1: not one sequential frame
+
+    def note(self, code: int, segment: bytes) -> None:
+        """Fold in a frame segment (as far as the head holds it, from its marker on)."""
+        if code in _SEQUENTIAL_FRAMES and self.components == 0 and len(segment) >= 10:
+            self.components = segment[9]  # after marker, length, precision, height and width
+        else:  # a second frame, another kind of frame, or a hierarchical image
+            self.components = -1
+
+    def single_scan(self, scan_header: bytes) -> bool:
+        """Whether this first scan header (as far as the head holds it) names every component."""
+        scan_components = scan_header[4] if len(scan_header) >= 5 else -1  # after marker, length
+        return self.components > 0 and scan_components == self.components
+
+
+def _ends_with_eoi(view: FileView, scan_at: int) -> bool:
+    """True for a file larger than its head whose last two bytes, after the scan header, are EOI."""
+    if view.size <= len(view.head) or view.size - 2 < scan_at:
+        return False  # a file read whole is walked whole, exactly
+    return view.read(view.size - 2, 2, _SEGMENT_PAST_END) == b"\xff\xd9"
 
 
 def _next_jpeg_marker(view: FileView, pos: int) -> tuple[int, int] | None:

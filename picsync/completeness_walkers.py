@@ -11,24 +11,43 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 
 class IncompleteError(Exception):
     """Stops a walk; its message is the reason ``check_complete`` returns."""
 
 
+class Seekable(Protocol):
+    """What a walk needs of a file: an open file object, or any cheaper stand-in for one."""
+
+    def seek(self, offset: int, whence: int = ..., /) -> int: ...
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 class FileView:
     """Reads exact byte ranges of the first ``size`` bytes of an open file, never past them."""
 
-    def __init__(self, f: BinaryIO, size: int) -> None:
+    def __init__(self, f: Seekable, size: int) -> None:
         self.f = f
         self.size = size
+        # The file's first bytes, read once: most structures (and small files whole) lie in
+        # them, so most reads cost a slice instead of a seek and a read.
+        self.head = b""
+
+    def load_head(self, length: int) -> bytes:
+        """Read the first ``length`` bytes once; later reads inside them are served from memory."""
+        self.head = self.read(0, length, "file is shorter than its measured size")
+        return self.head
 
     def read(self, offset: int, length: int, reason: str) -> bytes:
         """Return exactly ``length`` bytes at ``offset``, or raise ``IncompleteError(reason)``."""
+        end = offset + length
         # Check before seeking: offsets from garbage can exceed what seek() accepts.
-        self.require(offset + length, reason)
+        self.require(end, reason)
+        if end <= len(self.head):
+            return self.head[offset:end]
         self.f.seek(offset)
         data = self.f.read(length)
         if len(data) != length:  # the file shrank since it was measured

@@ -8,8 +8,9 @@ seen closing the file and longer when it was not (polled shares, files found by 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import pathspec
 
@@ -53,15 +54,43 @@ class Selection:
 
     def __init__(self, include: Sequence[str], exclude: Sequence[str]) -> None:
         # Patterns match case-insensitively: cameras write IMG_0001.JPG, scanners scan.pdf.
-        self._include = pathspec.GitIgnoreSpec.from_lines(p.lower() for p in include)
-        self._exclude = pathspec.GitIgnoreSpec.from_lines(p.lower() for p in exclude)
+        self._include = _matcher([p.lower() for p in include])
+        self._exclude = _matcher([p.lower() for p in exclude])
 
     def takes(self, rel_path: str) -> bool:
-        parts = rel_path.split("/")
-        if any(is_ignored_dir(p) for p in parts[:-1]) or is_ignored_name(parts[-1]):
+        folder, _, name = rel_path.rpartition("/")
+        if is_ignored_name(name):
+            return False
+        if folder and any(is_ignored_dir(part) for part in folder.split("/")):
             return False
         lower = rel_path.lower()
-        return self._include.match_file(lower) and not self._exclude.match_file(lower)
+        return self._include(lower) and not self._exclude(lower)
+
+
+# "*.jpg" and the like: a name pattern with one wildcard and a plain extension.
+_SUFFIX_PATTERN = re.compile(r"\*(\.[a-z0-9_]+)")
+
+
+def _matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """Gitignore matching of lowercased paths; suffix tests when every pattern is like "*.jpg".
+
+    A catch-up scan matches every file of a source; pathspec's regexes cost more than the walk.
+    The suffix tests give pathspec's answers (tests/test_intake.py compares them on many paths).
+    """
+    suffixes = [_SUFFIX_PATTERN.fullmatch(p) for p in patterns]
+    if not all(suffixes):
+        return pathspec.GitIgnoreSpec.from_lines(patterns).match_file
+    names = tuple(m.group(1) for m in suffixes if m is not None)
+    # Without a slash, "*.jpg" matches at any depth, and so do folders it matches ("a.jpg/" and
+    # everything in them): a suffix at the end of the path or right before a slash.
+    folders = re.compile("|".join(re.escape(f"{n}/") for n in names)) if names else None
+
+    def match(lower: str) -> bool:
+        return lower.endswith(names) or (
+            folders is not None and "/" in lower and folders.search(lower) is not None
+        )
+
+    return match
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +102,28 @@ class Candidate:
     stable_since: float
     saw_closed: bool
     next_check: float = 0.0  # when to look at the content again after an incomplete check
+    path_key: str = ""  # the keyed path hash, when a scan already computed it ("" if not)
 
 
-def first_sight(now: float, saw_closed: bool) -> Candidate:
-    return Candidate(first_seen=now, signature=None, stable_since=now, saw_closed=saw_closed)
+def first_sight(now: float, saw_closed: bool, path_key: str = "") -> Candidate:
+    return Candidate(now, None, now, saw_closed, path_key=path_key)
 
 
 def observe(candidate: Candidate, signature: Signature, now: float, age: float) -> Candidate:
     """Fold in a fresh stat. ``age`` is how long ago the file last changed (from its ctime):
     a file found by a scan that nobody has touched for an hour need not wait out the quiet time.
     """
-    if signature != candidate.signature:
-        return replace(candidate, signature=signature, stable_since=now - max(0.0, age))
-    return candidate
+    if signature == candidate.signature:
+        return candidate
+    # Built directly: dataclasses.replace() costs several times more, once per file in a catch-up.
+    return Candidate(
+        candidate.first_seen,
+        signature,
+        now - max(0.0, age),
+        candidate.saw_closed,
+        candidate.next_check,
+        candidate.path_key,
+    )
 
 
 def is_settled(

@@ -26,6 +26,7 @@ from picsync.audit import AuditLog
 from picsync.completeness import check_complete
 from picsync.intake import Candidate, Selection, first_sight, is_ignored_dir, is_settled, observe
 from picsync.ledger import Discovery, Ledger
+from picsync.model import Signature
 from picsync.naming import path_key, short_hash
 from picsync.sourcefile import signature_of
 
@@ -203,81 +204,143 @@ class Watcher:
         known = self.ledger.known_signatures(source.name)
         now = self.monotonic()
         noted = 0
-        for rel, info in _walk(source.root):
-            if not source.selection.takes(rel):
+        name, takes, pending = source.name, source.selection.takes, self._pending
+        for rel, entry in _walk(source.root):
+            if not takes(rel) or (name, rel) in pending:
                 continue
-            if known.get(path_key(self.hash_key, source.name, rel)) == signature_of(info):
+            key = path_key(self.hash_key, name, rel)
+            old = known.get(key)
+            if old is not None and _unchanged(entry, old):
                 continue
-            if (source.name, rel) not in self._pending:
-                self._note(source.name, rel, now, closed=False)
-                noted += 1
+            # The key travels with the candidate, so that settling does not hash the path again.
+            pending[(name, rel)] = first_sight(now, saw_closed=False, path_key=key)
+            noted += 1
         return noted
 
     def _settle(self, now: float) -> None:
         ready: list[Discovery] = []
         wall = self.wall()
+        # Paths as strings: joining and stat-ing a Path costs more than the lstat itself.
+        roots = {name: f"{str(s.root).rstrip('/')}/" for name, s in self.sources.items()}
         for key, candidate in list(self._pending.items()):
-            source = self.sources[key[0]]
-            path = source.root / key[1]
-            try:
-                info = os.lstat(path)
-            except FileNotFoundError:
-                del self._pending[key]  # vanished before it settled: nothing to record
-                continue
-            except OSError:
-                continue  # e.g. a folder we may not enter yet; the next tick tries again
-            if not stat.S_ISREG(info.st_mode):
-                del self._pending[key]
-                continue
-            signature = signature_of(info)
-            candidate = observe(candidate, signature, now, wall - info.st_ctime)
-            self._pending[key] = candidate
-            if not is_settled(candidate, now, source.quiet_closed, source.quiet_unclosed):
-                continue
-            if now < candidate.next_check:
-                continue
-            reason = _incomplete_reason(path, info.st_size)
-            pkey = path_key(self.hash_key, source.name, key[1])
-            if reason is None:
-                ready.append(Discovery(source.name, pkey, key[1], signature))
-                del self._pending[key]
-            elif now - candidate.stable_since >= source.max_wait:
-                why = f"never completed: {reason}"
-                file_id = self.ledger.quarantine_new(
-                    source.name, pkey, key[1], signature, why, wall
-                )
-                self.audit.append("quarantined", file=file_id, reason=why)
-                log.warning("quarantined an incomplete file", path=short_hash(pkey), reason=reason)
-                del self._pending[key]
-            else:
-                # Incomplete but quiet: look again after another quiet period, not every tick.
-                self._pending[key] = replace(candidate, next_check=now + source.quiet_unclosed)
+            found = self._settle_one(key, candidate, roots[key[0]] + key[1], now, wall)
+            if found is not None:
+                ready.append(found)
         if ready:
             ids = self.ledger.discover_many(ready, wall)
             if any(i is not None for i in ids):
                 self.on_found()
+
+    def _settle_one(
+        self, key: tuple[str, str], candidate: Candidate, path: str, now: float, wall: float
+    ) -> Discovery | None:
+        """Look at one pending file; return its discovery once it is settled and complete."""
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            del self._pending[key]  # vanished before it settled: nothing to record
+            return None
+        except OSError:
+            return None  # e.g. a folder we may not enter yet; the next tick tries again
+        if not stat.S_ISREG(info.st_mode):
+            del self._pending[key]
+            return None
+        signature = signature_of(info)
+        observed = observe(candidate, signature, now, wall - info.st_ctime)
+        if observed is not candidate:
+            self._pending[key] = candidate = observed
+        source = self.sources[key[0]]
+        if not is_settled(candidate, now, source.quiet_closed, source.quiet_unclosed):
+            return None
+        if now < candidate.next_check:
+            return None
+        reason = _incomplete_reason(path, info.st_size)
+        pkey = candidate.path_key or path_key(self.hash_key, source.name, key[1])
+        if reason is None:
+            del self._pending[key]
+            return Discovery(source.name, pkey, key[1], signature)
+        if now - candidate.stable_since >= source.max_wait:
+            self._quarantine(key, pkey, signature, reason, wall)
+        else:
+            # Incomplete but quiet: look again after another quiet period, not every tick.
+            self._pending[key] = replace(candidate, next_check=now + source.quiet_unclosed)
+        return None
+
+    def _quarantine(
+        self, key: tuple[str, str], pkey: str, signature: Signature, reason: str, wall: float
+    ) -> None:
+        why = f"never completed: {reason}"
+        file_id = self.ledger.quarantine_new(key[0], pkey, key[1], signature, why, wall)
+        self.audit.append("quarantined", file=file_id, reason=why)
+        log.warning("quarantined an incomplete file", path=short_hash(pkey), reason=reason)
+        del self._pending[key]
 
     @property
     def pending_count(self) -> int:
         return len(self._pending)
 
 
-def _incomplete_reason(path: Path, size: int) -> str | None:
+def _unchanged(entry: os.DirEntry[str], known: Signature) -> bool:
+    """Whether a walked file is the version the ledger knows (True if it vanished meanwhile)."""
     try:
-        with open(path, "rb") as handle:
-            reason: str | None = check_complete(handle, size)
-            return reason
+        return signature_of(entry.stat(follow_symlinks=False)) == known
+    except OSError:
+        return True
+
+
+def _incomplete_reason(path: str, size: int) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         # Unreadable now (permissions): record it anyway; the worker retries reading it with
         # backoff and quarantines it with the reason if it never becomes readable.
         return None
+    try:
+        reason: str | None = check_complete(_Descriptor(fd), size)
+        return reason
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """Regular files under ``root`` with their lstat, skipping ignored folders; no symlinks."""
-    stack = [root]
+class _Descriptor:
+    """The seek and read ``check_complete`` needs, on a bare descriptor: opening a file object
+    for every file of a catch-up costs more than the check of a small file itself. Reads are
+    positioned (pread), so a seek to a known offset costs no system call."""
+
+    __slots__ = ("fd", "pos")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pos = 0
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        if whence == os.SEEK_SET and offset >= 0:
+            self.pos = offset
+        else:
+            self.pos = os.lseek(self.fd, offset, whence)
+        return self.pos
+
+    def read(self, size: int, /) -> bytes:
+        data = os.pread(self.fd, size, self.pos)
+        while 0 < len(data) < size:  # a short read is not the end of the file: read on, as
+            more = os.pread(self.fd, size - len(data), self.pos + len(data))  # a file object would
+            if not more:
+                break
+            data += more
+        self.pos += len(data)
+        return data
+
+
+def _walk(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Regular files under ``root`` with their relative paths, skipping ignored folders; no
+    symlinks. Entries, not stats: a file the ledger does not know needs no stat here."""
+    # Each folder travels with its path relative to ``root`` ("" or "a/b/"): building a file's
+    # relative path by concatenation costs far less than Path(...).relative_to() per file.
+    stack = [(os.fspath(root), "")]
     while stack:
-        folder = stack.pop()
+        folder, prefix = stack.pop()
         try:
             entries = list(os.scandir(folder))
         except OSError:
@@ -286,11 +349,8 @@ def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
             try:
                 if entry.is_dir(follow_symlinks=False):
                     if not is_ignored_dir(entry.name):
-                        stack.append(Path(entry.path))
+                        stack.append((entry.path, f"{prefix}{entry.name}/"))
                 elif entry.is_file(follow_symlinks=False):
-                    yield (
-                        Path(entry.path).relative_to(root).as_posix(),
-                        entry.stat(follow_symlinks=False),
-                    )
+                    yield prefix + entry.name, entry
             except OSError:
                 continue

@@ -861,6 +861,126 @@ def test_big_jpeg_scan_is_read_in_bounded_pieces(tmp_path: Path) -> None:
     assert seconds < 10 and peak < 4 << 20
 
 
+# --- JPEGs larger than the head read at once ---------------------------------------------------
+
+HEAD = 64 << 10  # what check_complete reads at once; larger files take the paths below
+
+
+def big_jpeg(**options: object) -> bytes:
+    data = encode(noise((420, 320), seed=5), "JPEG", quality=95, **options)
+    assert len(data) > 2 * HEAD  # the test has teeth: the file does not fit the head
+    return data
+
+
+def sampled_cuts(size: int, *near: int) -> set[int]:
+    """Every 997th cut, every cut in the last 300 bytes and within 40 bytes of ``near``."""
+    cuts = set(range(0, size, 997)) | set(range(size - 300, size + 1))
+    for at in (HEAD, *near):
+        cuts |= set(range(max(0, at - 40), min(size, at + 40) + 1))
+    return cuts
+
+
+def scan_header_end(data: bytes) -> int:
+    sos = data.index(b"\xff\xda")
+    return sos + 2 + struct.unpack_from(">H", data, sos + 2)[0]
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"progressive": True}, {"restart_marker_blocks": 4}, {"subsampling": 0}]
+)
+def test_big_jpeg_is_complete_only_with_its_last_byte(
+    tmp_path: Path, options: dict[str, object]
+) -> None:
+    data = big_jpeg(**options)
+    path = write(tmp_path, data)
+    cuts = sampled_cuts(len(data), scan_header_end(data))
+    assert complete_cuts(path, cuts) == {len(data)}
+
+
+def test_big_jpeg_with_headers_longer_than_the_head_is_walked_in_the_file(tmp_path: Path) -> None:
+    # Three ICC-profile-sized APP2 segments push the frame and scan headers past the head.
+    app2 = b"\xff\xe2" + struct.pack(">H", 30_002) + random.Random(3).randbytes(30_000)
+    main = big_jpeg()
+    data = main[:2] + app2 * 3 + main[2:]
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+    path = write(tmp_path, data)
+    cuts = sampled_cuts(len(data), scan_header_end(data), 2 + 3 * len(app2))
+    assert complete_cuts(path, cuts) == {len(data)}
+
+
+def test_big_jpeg_trailers_after_eoi_are_allowed(tmp_path: Path) -> None:
+    main = big_jpeg()
+    video = b"\x00\x00\x00\x18ftypmp42" + random.Random(2).randbytes(90_000) + b"\x00"
+    second = encode(noise((200, 150), seed=6), "JPEG")  # an MPF image, ending in its own EOI
+    for trailer in (video, second, video + second):
+        data = main + trailer
+        path = write(tmp_path, data)
+        assert check_file(path) is None
+        cuts = sampled_cuts(len(data), len(main))
+        assert complete_cuts(path, cuts) == {n for n in cuts if n >= len(main)}
+
+
+def test_big_progressive_jpeg_is_not_judged_by_its_tail(tmp_path: Path) -> None:
+    # Between two scans past the head, a comment ending in FF D9: a file cut right after it
+    # ends on FF D9 but has no end-of-image marker. Only the full walk can tell.
+    data = big_jpeg(progressive=True)
+    later_scan = data.index(b"\xff\xda", HEAD)
+    comment = b"\xff\xfe\x00\x06ok\xff\xd9"
+    data = data[:later_scan] + comment + data[later_scan:]
+    path = write(tmp_path, data)
+    assert check_file(path) is None
+    assert check_cut(path, later_scan + len(comment)) == "JPEG has no end-of-image marker"
+
+
+def test_only_a_file_larger_than_the_head_is_judged_by_its_tail(tmp_path: Path) -> None:
+    # A comment after the only scan, ending in FF D9, cut right after: no end-of-image marker.
+    # A file read whole is walked whole and says so; a larger one ends on FF D9 after a single
+    # sequential scan, which the tail check takes for its EOI (the documented exception).
+    comment = b"\xff\xfe\x00\x06ok\xff\xd9"
+    for data, expected in (
+        (encode(noise((40, 32)), "JPEG"), "JPEG has no end-of-image marker"),
+        (big_jpeg(), None),
+    ):
+        cut = data[:-2] + comment  # the scan's data, then the comment; the EOI never came
+        assert check_file(write(tmp_path, cut)) == expected
+
+
+class CountingFile:
+    """A real file that counts the bytes read from it."""
+
+    def __init__(self, path: Path) -> None:
+        self.f = open(path, "rb")  # noqa: SIM115 (closed by the test)
+        self.bytes_read = 0
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        return self.f.seek(offset, whence)
+
+    def read(self, size: int, /) -> bytes:
+        data = self.f.read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+def test_big_sequential_jpeg_is_judged_by_its_tail_and_others_are_read_through(
+    tmp_path: Path,
+) -> None:
+    small = encode(noise((16, 16)), "JPEG")
+    header = small[: scan_header_end(small)]
+    size = 64 << 20
+    read = {}
+    for name, tail in {"eoi": b"\xff\xd9", "eoi-then-padding": b"\xff\xd9\x00"}.items():
+        path = sparse_file(tmp_path, {0: header, size - len(tail): tail}, size)
+        counting = CountingFile(path)
+        try:
+            assert check_complete(counting, size) is None, name
+        finally:
+            counting.f.close()
+        read[name] = counting.bytes_read
+    assert read["eoi"] <= HEAD + 2  # the head and the last two bytes, not the scan
+    assert read["eoi-then-padding"] > size - HEAD  # no EOI at the very end: the full walk
+
+
 # --- robustness: garbage never raises ---------------------------------------------------------
 
 PREFIXES = [

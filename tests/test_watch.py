@@ -17,7 +17,8 @@ from picsync.config.models import DEFAULT_INCLUDE
 from picsync.intake import Selection
 from picsync.ledger import Ledger
 from picsync.model import FileState
-from picsync.watch import WatchedSource, Watcher, _EventHandler
+from picsync.naming import path_key
+from picsync.watch import WatchedSource, Watcher, _Descriptor, _EventHandler
 from tests.helpers import make_jpeg, wait_for
 
 
@@ -221,3 +222,63 @@ def test_rewritten_file_is_a_new_version(watcher: Watcher, tmp_path: Path) -> No
     os.utime(path, ns=(1, 1))
     path.write_bytes(make_jpeg(13))
     ticks_until(watcher, lambda: counts(watcher) == {"done": 1, "new": 1})
+
+
+def test_scanned_and_event_files_are_recorded_under_their_own_path_keys(
+    watcher: Watcher, tmp_path: Path
+) -> None:
+    # Found by the scan, the key travels from scan to settle; found by an event, settle makes it.
+    (tmp_path / "inbox" / "day").mkdir()
+    (tmp_path / "inbox" / "day" / "scanned.jpg").write_bytes(make_jpeg(14))
+    watcher.tick()
+    (tmp_path / "inbox" / "evented.jpg").write_bytes(make_jpeg(15))
+    ticks_until(watcher, lambda: counts(watcher) == {"new": 2})
+    keys = set(watcher.ledger.known_signatures("cam"))
+    assert keys == {path_key(b"k" * 32, "cam", rel) for rel in ("day/scanned.jpg", "evented.jpg")}
+
+
+def test_a_catch_up_records_each_complete_file_once_and_a_rescan_only_changes(
+    tmp_path: Path,
+) -> None:
+    w = make_watcher(tmp_path)
+    inbox = tmp_path / "inbox"
+    for folder in range(3):
+        (inbox / f"d{folder}").mkdir()
+        for index in range(20):
+            (inbox / f"d{folder}" / f"IMG_{index}.JPG").write_bytes(make_jpeg(100 + index))
+    (inbox / "d0" / "cut.jpg").write_bytes(make_jpeg(99)[:-2])  # no EOI: waits, not recorded
+    (inbox / "d1" / "notes.txt").write_bytes(b"not an image")
+    source = w.sources["cam"]
+    try:
+        assert w.scan(source) == 61
+        ticks_until(w, lambda: counts(w) == {"new": 60})
+        assert w.pending_count == 1  # the cut file, still waiting for its end
+        assert w.scan(source) == 0  # recorded versions and the pending file: nothing new
+        rewritten = inbox / "d2" / "IMG_3.JPG"
+        rewritten.write_bytes(make_jpeg(500, size=24))  # a new version of one file
+        assert w.scan(source) == 1
+        # Not yet taken by a worker, the row takes the new version in place.
+        key = path_key(b"k" * 32, "cam", "d2/IMG_3.JPG")
+        ticks_until(
+            w, lambda: w.ledger.known_signatures("cam")[key].size == len(rewritten.read_bytes())
+        )
+        assert counts(w) == {"new": 60}
+    finally:
+        w.close()
+
+
+def test_descriptor_seeks_and_reads_like_a_file_object(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abcdef")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        descriptor = _Descriptor(fd)
+        assert descriptor.seek(0, os.SEEK_END) == 6
+        assert descriptor.seek(2) == 2
+        assert descriptor.read(3) == b"cde"
+        assert descriptor.read(3) == b"f"  # short only at the end of the file
+        assert descriptor.read(3) == b""
+        assert descriptor.seek(-2, os.SEEK_END) == 4
+        assert descriptor.read(2) == b"ef"
+    finally:
+        os.close(fd)
