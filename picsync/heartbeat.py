@@ -33,6 +33,12 @@ def register(beat: Beat) -> None:
     _local.beat = beat
 
 
+def current() -> Beat | None:
+    """The beat registered on this thread, to lend to a helper thread doing its work."""
+    beat: Beat | None = getattr(_local, "beat", None)
+    return beat
+
+
 def touch() -> None:
     """Progress on the current thread (a no-op on threads without a beat)."""
     beat: Beat | None = getattr(_local, "beat", None)

@@ -85,6 +85,16 @@ class WorkerParts:
         """Sources whose originals stay where they are after delivery (``after_upload: keep``)."""
         return [name for name, route in self.routes.items() if route.after_upload == "keep"]
 
+    def next_opening(self, now: float) -> float | None:
+        """When the next closed upload window opens (unix time), or None if none is closed."""
+        at = datetime.fromtimestamp(now, tz=UTC)
+        openings = [
+            window.next_open(at).timestamp()
+            for window in self.windows.values()
+            if not window.is_open(at)
+        ]
+        return min(openings, default=None)
+
     def open_destinations(self, now: float) -> list[str]:
         """Destinations whose upload window is open at ``now`` (unix time)."""
         at = datetime.fromtimestamp(now, tz=UTC)

@@ -53,11 +53,16 @@ class Worker:
                 seen = bell.wait(seen, self._idle_timeout())
 
     def _idle_timeout(self) -> float:
+        """Until the next due work, the next window opening (so queued uploads start when
+        it opens, not up to a poll later), or the idle poll, whichever comes first."""
         parts = self.parts
-        due = parts.ledger.next_due(parts.routes.keys(), parts.open_destinations(parts.clock()))
-        if due is None:
+        now = parts.clock()
+        due = parts.ledger.next_due(parts.routes.keys(), parts.open_destinations(now))
+        opening = parts.next_opening(now)
+        wake = min((t for t in (due, opening) if t is not None), default=None)
+        if wake is None:
             return IDLE_WAIT_S
-        return max(0.01, min(IDLE_WAIT_S, due - parts.clock()))
+        return max(0.01, min(IDLE_WAIT_S, wake - now))
 
     def step(self) -> bool:
         """Do one unit of work; False when there was nothing due."""
