@@ -31,7 +31,7 @@ def check_conditions(
     window_open: WindowOpen = lambda destination, at: True,
 ) -> None:
     counts = ledger.delivery_counts()
-    paused = ledger.pauses(now)
+    blocked = ledger.blocked()
     oldest = ledger.oldest_pending_by_destination()
     for name in destinations:
         dead = counts.get(name, {}).get("dead", 0)
@@ -39,8 +39,8 @@ def check_conditions(
             alerter.raise_(AlertKind.DELIVERY_DEAD, name, count=dead)
         else:
             alerter.clear(AlertKind.DELIVERY_DEAD, name)
-        if name in paused:
-            alerter.raise_(AlertKind.DESTINATION_BLOCKED, name, reason=paused[name][1])
+        if name in blocked:
+            alerter.raise_(AlertKind.DESTINATION_BLOCKED, name, reason=blocked[name])
         else:
             alerter.clear(AlertKind.DESTINATION_BLOCKED, name)
         since = oldest.get(name)

@@ -553,6 +553,12 @@ class Ledger:
                 [(delivery_id, r.path, r.size, r.fingerprint, region) for r in remotes],
             )
             conn.execute("DELETE FROM upload_state WHERE delivery_id=?", (delivery_id,))
+            # The destination took a file: whatever blocked it is over (``blocked``).
+            conn.execute(
+                "DELETE FROM pauses WHERE destination = "
+                "(SELECT destination FROM deliveries WHERE id=?)",
+                (delivery_id,),
+            )
             (file_id,) = conn.execute(
                 "SELECT file_id FROM deliveries WHERE id=?", (delivery_id,)
             ).fetchone()
@@ -643,9 +649,12 @@ class Ledger:
                 (destination, until, reason),
             )
 
-    def unpause_destination(self, destination: str) -> None:
-        with self._tx() as conn:
-            conn.execute("DELETE FROM pauses WHERE destination=?", (destination,))
+    def blocked(self) -> dict[str, str]:
+        """Destinations blocked since their last delivery, with the reason: a pause outlives
+        its ``until`` (after which one delivery probes the destination again) until a delivery
+        succeeds, so an incident does not end and begin again at every probe."""
+        rows = self._conn().execute("SELECT destination, reason FROM pauses")
+        return {row[0]: row[1] for row in rows}
 
     def next_due(self, sources: Iterable[str], destinations: Iterable[str]) -> float | None:
         """The earliest not_before among waiting work, for workers to sleep until."""

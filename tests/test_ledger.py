@@ -259,6 +259,21 @@ def test_a_kept_file_ends_with_its_last_delivery(ledger: Ledger) -> None:
         assert row.fetchone() == (None, "kept")
 
 
+def test_a_block_lasts_past_its_pause_until_a_delivery_succeeds(ledger: Ledger) -> None:
+    file_id = ledger.discover("cam", "k1", "a.jpg", SIG, now=1.0)
+    assert file_id is not None
+    ledger.claim_prepare(1.0, ["cam"])
+    spool(ledger, file_id, "a" * 64, dests=("a",))
+    ledger.pause_destination("a", 5.0, "the destination folder is missing")
+    assert ledger.claim_delivery(4.0, ["a"]) is None  # paused
+    job = ledger.claim_delivery(6.0, ["a"])  # the pause is over: one delivery probes
+    assert job is not None
+    assert ledger.pauses(6.0) == {}
+    assert ledger.blocked() == {"a": "the destination folder is missing"}  # still one incident
+    ledger.delivered(job.delivery_id, [RemoteFile("x.jpg", 10, "f")], 7.0)
+    assert ledger.blocked() == {}
+
+
 def test_quarantine_keeps_the_path_for_the_operator(ledger: Ledger) -> None:
     file_id = ledger.quarantine_new("cam", "k1", "scan.pdf", SIG, "never completed", 1.0)
     rows = ledger.files_in_states(["quarantined"])
