@@ -1,22 +1,25 @@
-"""Benchmark: uploads from the picsync daemon to the Dropbox emulator with injected latency, with
-1 and with 8 workers (not a test). The anchor is the same daemon with one worker.
+"""Benchmark: uploads from the picsync daemon to the Dropbox or the Box emulator with injected
+latency, with 1 and with 8 workers (not a test). The anchor is the same daemon with one worker.
 
-Usage: python bench/bench_dropbox.py [--files 120] [--latency 0.05] [--workers 1,8] [--runs 3]
+Usage: python bench/bench_uploads.py [--service dropbox|box|both] [--files 120]
+       [--latency 0.05] [--workers 1,8] [--runs 3]
 
-The emulator (tests/emulators/, a loopback HTTPS server the real Dropbox SDK talks to) runs in
-this process with ``set_latency(seconds)`` added before every response. The daemon runs as a
-subprocess (`python -m picsync run -c FILE`) with the emulator's ``client_environment(ca)``, as
-tests/test_dropbox_daemon.py does. Each file is a small distinct JPEG with planted metadata, so
-what is measured is round trips, not bytes: each delivery uploads the sealed image and the
-sealed manifest, and every commit goes through picsync's per-destination commit batcher.
+The emulator (tests/emulators/, a loopback HTTPS server the real Dropbox or Box SDK talks to)
+runs in this process with ``set_latency(seconds)`` added before every response. The daemon runs
+as a subprocess (`python -m picsync run -c FILE`) with the emulator's
+``client_environment(ca)``, as tests/test_dropbox_daemon.py and tests/test_box_daemon.py do.
+Each file is a small distinct JPEG with planted metadata, so what is measured is round trips,
+not bytes: each delivery uploads the sealed image and the sealed manifest (at the same time);
+Dropbox commits go through picsync's per-destination commit batcher, Box uploads are one
+request each.
 
 To time uploads without the preparing (scrub + seal, CPU-bound on 2 cores) the destination has
 an upload window (``window: HH:MM-HH:MM`` UTC) that opens at the next minute boundary at least
 ``--margin`` seconds ahead: files are sealed at once while the window is closed, then every
 worker starts uploading when it opens. Upload time runs from the opening (this process's
 time.monotonic() for that instant) to the last "uploaded" audit record (the daemon's
-time.monotonic(), the same clock). It includes up to 1 s for idle workers to notice the
-opening (they wake at least every second). A run takes about a minute because of the window.
+time.monotonic(), the same clock). Idle workers wake at the opening. A run takes about a
+minute because of the window.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 import benchlib
 from benchlib import Clinic, Daemon
 
+from tests.emulators.box import BoxEmulator
 from tests.emulators.dropbox import DropboxEmulator
 from tests.emulators.tls import make_loopback_tls
 from tests.helpers import make_jpeg
@@ -51,30 +55,56 @@ def window_opening(margin: float) -> tuple[str, float]:
     return rule, time.monotonic() + (opens - now).total_seconds()
 
 
+def dropbox_destination(work: Path, emulator: DropboxEmulator) -> dict[str, Any]:
+    token = work / "dropbox.token"
+    token.write_text(emulator.pkce_refresh_token + "\n")
+    token.chmod(0o600)
+    return {
+        "type": "dropbox",
+        "region": "eu",
+        "app_key": emulator.app_key,
+        "refresh_token_file": str(token),
+        "root": f"/bench-{work.name}",
+    }
+
+
+def box_destination(work: Path, emulator: BoxEmulator) -> dict[str, Any]:
+    secret = work / "box.secret"
+    secret.write_text(emulator.client_secret + "\n")
+    secret.chmod(0o600)
+    return {
+        "type": "box",
+        "region": "us",
+        "folder_id": emulator.create_folder(f"bench-{work.name}"),
+        "auth": "ccg",
+        "client_id": emulator.client_id,
+        "client_secret_file": str(secret),
+        "enterprise_id": emulator.enterprise_id,
+    }
+
+
+def stored_objects(emulator: Any, work: Path) -> int:
+    """Objects this run stored (each run has a root folder of its own)."""
+    prefix = f"bench-{work.name}".lower()
+    return sum(1 for path in emulator.files() if prefix in path.lower())
+
+
 def run(
     work: Path,
-    emulator: DropboxEmulator,
+    emulator: Any,
     env: dict[str, str],
     files: list[bytes],
     workers: int,
     margin: float,
 ) -> dict[str, Any]:
     clinic = Clinic(work)
-    token = work / "dropbox.token"
     work.mkdir(parents=True)
-    token.write_text(emulator.pkce_refresh_token + "\n")
-    token.chmod(0o600)
     rule, opens_at = window_opening(margin)
-    root = f"/bench-{work.name}"
-    destination = {
-        "type": "dropbox",
-        "region": "eu",
-        "app_key": emulator.app_key,
-        "refresh_token_file": str(token),
-        "root": root,
-        "window": rule,
-    }
-    clinic.write_config({"dbx": destination}, region="eu", workers=workers, timezone="UTC")
+    make = box_destination if isinstance(emulator, BoxEmulator) else dropbox_destination
+    destination = {**make(work, emulator), "window": rule}
+    clinic.write_config(
+        {"cloud": destination}, region=destination["region"], workers=workers, timezone="UTC"
+    )
     for index, data in enumerate(files):
         (clinic.inbox / f"IMG_{index:05d}.jpg").write_bytes(data)
     before = len(emulator.requests())
@@ -91,9 +121,9 @@ def run(
     uploaded = [r["mono"] for r in clinic.audit_records("uploaded")]
     requests = emulator.requests()[before:]
     routes = Counter(r.route for r in requests)
-    stored = [p for p in emulator.files() if p.startswith(root.lower() + "/")]
-    if len(stored) != 2 * len(files):
-        raise RuntimeError(f"the emulator holds {len(stored)} objects, not {2 * len(files)}")
+    stored = stored_objects(emulator, work)
+    if stored != 2 * len(files):
+        raise RuntimeError(f"the emulator holds {stored} objects of this run, not {2 * len(files)}")
     shutil.rmtree(work)
     return {
         "upload": max(uploaded) - opens_at,
@@ -104,23 +134,16 @@ def run(
     }
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--files", type=int, default=120, help="files per run")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per response")
-    parser.add_argument("--workers", default="1,8", help="comma-separated worker counts")
-    parser.add_argument("--runs", type=int, default=3, help="runs per worker count (median)")
-    parser.add_argument("--margin", type=float, default=20.0, help="seconds to seal before")
-    args = parser.parse_args(argv)
-    counts = [int(v) for v in args.workers.split(",")]
-
-    benchlib.header(f"uploads to the Dropbox emulator with {args.latency * 1000:.0f} ms latency")
+def measure(service: str, args: argparse.Namespace, counts: list[int]) -> None:
+    benchlib.header(f"uploads to the {service} emulator with {args.latency * 1000:.0f} ms latency")
     files = [make_jpeg(seed, size=64) for seed in range(args.files)]
     results: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
-    with tempfile.TemporaryDirectory(prefix="bench_dropbox_") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"bench_{service}_") as tmp:
         work = Path(tmp)
         tls = make_loopback_tls(work)
-        with DropboxEmulator(tls=tls.server_context()) as emulator:
+        kind = BoxEmulator if service == "box" else DropboxEmulator
+        emulator: Any = kind(tls=tls.server_context()).start()
+        try:
             emulator.set_latency(args.latency)
             env = emulator.client_environment(tls.ca_path)
             env["PYTHONPATH"] = str(benchlib.ROOT)
@@ -136,9 +159,11 @@ def main(argv: list[str]) -> int:
                     )
             if emulator.errors:
                 raise RuntimeError(f"the emulator raised: {emulator.errors!r}")
+        finally:
+            emulator.stop()
     base = benchlib.median(r["upload"] for r in results[counts[0]])
     print(
-        f"median of {args.runs} runs; {args.files} files (image + manifest each); "
+        f"{service}: median of {args.runs} runs; {args.files} files (image + manifest each); "
         f"ratio = files/s / files/s with {counts[0]} worker(s)"
     )
     print(f"{'workers':>7} {'upload s':>9} {'files/s':>8} {'ratio':>6} {'requests/file':>14}")
@@ -151,6 +176,21 @@ def main(argv: list[str]) -> int:
     last = {n: dict(results[n][-1]["routes"]) for n in counts}
     print(f"requests by route (last run): {last}")
     benchlib.footer()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--service", choices=["dropbox", "box", "both"], default="both")
+    parser.add_argument("--files", type=int, default=120, help="files per run")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per response")
+    parser.add_argument("--workers", default="1,8", help="comma-separated worker counts")
+    parser.add_argument("--runs", type=int, default=3, help="runs per worker count (median)")
+    parser.add_argument("--margin", type=float, default=20.0, help="seconds to seal before")
+    args = parser.parse_args(argv)
+    counts = [int(v) for v in args.workers.split(",")]
+    services = ["dropbox", "box"] if args.service == "both" else [args.service]
+    for service in services:
+        measure(service, args, counts)
     return 0
 
 
