@@ -310,3 +310,23 @@ def test_upload_state_and_cache_survive_reopening(tmp_path: Path) -> None:
     assert DestinationCache(reopened, "b").get("folder:/st/2026") is None
     reopened.delivered(job.delivery_id, [RemoteFile("st/1.jpg.age", 10, "f")], 3.0)
     assert UploadStateSlot(reopened, job.delivery_id, "st/1.jpg.age").load() is None
+
+
+def test_a_batch_sees_earlier_rows_and_its_own_entries(ledger: Ledger) -> None:
+    known = ledger.discover("cam", "k1", "a.jpg", SIG, now=1.0)
+    moved = Signature(dev=1, ino=11, size=200, mtime_ns=6)
+    ids = ledger.discover_many(
+        [
+            Discovery("cam", "k1", "a.jpg", SIG),  # the version already recorded
+            Discovery("cam", "k2", "b.jpg", SIG),  # new
+            Discovery("cam", "k2", "b.jpg", SIG),  # the same again in the same batch
+            Discovery("cam", "k1", "a.jpg", moved),  # rewritten before it was taken
+            Discovery("other", "k2", "b.jpg", SIG),  # same key, another source
+        ],
+        now=2.0,
+    )
+    assert ids[0] is None and ids[2] is None
+    assert ids[1] is not None and ids[4] is not None and ids[1] != ids[4]
+    assert ids[3] == known  # taken in place: still new, now the newer version
+    assert ledger.file_counts() == {"new": 3}
+    assert ledger.known_signatures("cam") == {"k1": moved, "k2": SIG}
