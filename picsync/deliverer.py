@@ -124,26 +124,26 @@ def _upload_pair(
     # stays on the worker's own thread; the manifest, a few KB, goes on the helper.
     big, small = (0, 1) if pair[0].size >= pair[1].size else (1, 0)
     beat = heartbeat.current()
-    side: dict[str, Any] = {}
+    remotes: list[Any] = [None, None]
+    errors: list[BaseException] = []
 
     def upload_small() -> None:
         if beat is not None:
             heartbeat.register(beat)  # its progress is the worker's progress
         try:
-            side["remote"] = _upload(parts, dest, job, pair[small])
+            remotes[small] = _upload(parts, dest, job, pair[small])
         except BaseException as exc:  # handed to the worker's thread below
-            side["error"] = exc
+            errors.append(exc)
 
     helper = threading.Thread(target=upload_small, name="picsync-upload-pair", daemon=True)
     helper.start()
     try:
-        remotes = {big: _upload(parts, dest, job, pair[big])}
+        remotes[big] = _upload(parts, dest, job, pair[big])
     finally:
         helper.join()
-    if "error" in side:
-        raise side["error"]
-    remotes[small] = side["remote"]
-    return [remotes[0], remotes[1]]
+    if errors:
+        raise errors[0]
+    return remotes
 
 
 def _upload(

@@ -41,6 +41,6 @@ def current() -> Beat | None:
 
 def touch() -> None:
     """Progress on the current thread (a no-op on threads without a beat)."""
-    beat: Beat | None = getattr(_local, "beat", None)
+    beat = current()
     if beat is not None:
         beat.touch()

@@ -88,12 +88,8 @@ class WorkerParts:
     def next_opening(self, now: float) -> float | None:
         """When the next closed upload window opens (unix time), or None if none is closed."""
         at = datetime.fromtimestamp(now, tz=UTC)
-        openings = [
-            window.next_open(at).timestamp()
-            for window in self.windows.values()
-            if not window.is_open(at)
-        ]
-        return min(openings, default=None)
+        openings = (window.next_open(at) for window in self.windows.values())
+        return min((o.timestamp() for o in openings if o > at), default=None)
 
     def open_destinations(self, now: float) -> list[str]:
         """Destinations whose upload window is open at ``now`` (unix time)."""

@@ -40,7 +40,10 @@ def backoff(attempts: int, policy: RetryPolicy, rand: Callable[[], float] = rand
     coming back sooner than half the schedule.
     """
     exponent = min(attempts, 62)
-    delay = min(policy.max_delay, policy.base_delay * float(2**exponent))
+    return _equal_jitter(min(policy.max_delay, policy.base_delay * float(2**exponent)), rand)
+
+
+def _equal_jitter(delay: float, rand: Callable[[], float]) -> float:
     return delay / 2 + rand() * delay / 2
 
 
@@ -84,8 +87,7 @@ def silence_backoff(
     ``silence`` seconds: at least that long again (capped), so each try at least doubles the
     silence and an outage is probed no more often than exponential back-off would, without
     counting attempts. Equal jitter as in ``backoff``."""
-    delay = min(policy.max_delay, max(policy.base_delay, 2 * silence))
-    return delay / 2 + rand() * delay / 2
+    return _equal_jitter(min(policy.max_delay, max(policy.base_delay, 2 * silence)), rand)
 
 
 def wait_horizon(policy: RetryPolicy) -> float:
